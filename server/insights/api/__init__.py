@@ -1,0 +1,1 @@
+"""The gRPC boundary: access rules, the interceptor, error mapping and thin servicers."""

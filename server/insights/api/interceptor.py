@@ -1,0 +1,209 @@
+"""One interceptor wraps every method: request id and logs, rate limits, authentication,
+permission check, metrics, and the mapping of errors to statuses.
+
+Order per call: request id → client address → per-IP limit (and the strict auth-endpoint limit) →
+credentials → permission → per-principal limit → the servicer.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+import structlog
+from prometheus_client import Counter, Histogram
+
+from insights.api.access import AccessRule, rule_for
+from insights.api.status import Metadata, RpcFailure, internal_failure, rate_limit_headers, to_failure
+from insights.api.status import unimplemented_failure
+from insights.audit import AuditLog
+from insights.auth.authenticator import Authenticator
+from insights.context import CallContext, Principal, current_call
+from insights.errors import AuthenticationError, InsightsError, PermissionDeniedError, RateLimitInfo
+from insights.logging import get_logger
+from insights.ratelimit import RateLimiter
+
+log = get_logger(__name__)
+
+RPC_LATENCY = Histogram(
+    "insights_rpc_duration_seconds", "Server-side latency per method", ["method", "code"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+RPC_ERRORS = Counter("insights_rpc_errors_total", "Calls that ended with a non-OK status", ["method", "code"])
+
+
+def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
+    return {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+
+
+def _peer_address(peer: str) -> str:
+    # "ipv4:127.0.0.1:5000", "ipv6:[::1]:5000", "unix:/path"
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv6":
+        return rest.rsplit("]", 1)[0].lstrip("[")
+    if kind == "ipv4":
+        return rest.rsplit(":", 1)[0]
+    return rest or peer
+
+
+class Interceptor(grpc.aio.ServerInterceptor):
+    def __init__(
+        self,
+        rules: dict[str, AccessRule],
+        authenticator: Authenticator,
+        limiter: RateLimiter,
+        audit: AuditLog,
+        trusted_proxies: list[str],
+    ) -> None:
+        self._rules = rules
+        self._authenticator = authenticator
+        self._limiter = limiter
+        self._audit = audit
+        self._trusted = [ipaddress.ip_network(n) for n in trusted_proxies]
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        method: str = details.method  # type: ignore[attr-defined]
+        rule = rule_for(self._rules, method)
+        wrap_args = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(self._unary(handler.unary_unary, method, rule), **wrap_args)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(self._stream(handler.unary_stream, method, rule), **wrap_args)
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(self._unary(handler.stream_unary, method, rule), **wrap_args)
+        return grpc.stream_stream_rpc_method_handler(self._stream(handler.stream_stream, method, rule), **wrap_args)
+
+    def _unary(self, behavior: Any, method: str, rule: AccessRule) -> Any:
+        async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
+            try:
+                headers = await self._admit(method, rule, context)
+                response = await behavior(request, context)
+                await context.send_initial_metadata(headers)
+                return response
+            except Exception as exc:  # noqa: BLE001 - every failure is mapped here, once
+                failure = self._failure(exc, method)
+                if failure is None:
+                    raise
+                code = failure.code
+                await context.abort(failure.code, failure.message, tuple(failure.trailing_metadata))
+            finally:
+                self._observe(method, code, started)
+                structlog.contextvars.clear_contextvars()
+
+        return wrapper
+
+    def _stream(self, behavior: Any, method: str, rule: AccessRule) -> Any:
+        async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
+            try:
+                headers = await self._admit(method, rule, context)
+                await context.send_initial_metadata(headers)
+                async for response in behavior(request, context):
+                    yield response
+            except Exception as exc:  # noqa: BLE001
+                failure = self._failure(exc, method)
+                if failure is None:
+                    raise
+                code = failure.code
+                await context.abort(failure.code, failure.message, tuple(failure.trailing_metadata))
+            finally:
+                self._observe(method, code, started)
+                structlog.contextvars.clear_contextvars()
+
+        return wrapper
+
+    def _failure(self, exc: Exception, method: str) -> RpcFailure | None:
+        """The status for an exception, or None for one that is already a gRPC status (abort)."""
+        if isinstance(exc, grpc.aio.AbortError):
+            return None
+        call = current_call.get(None)
+        request_id = call.request_id if call else "-"
+        if isinstance(exc, InsightsError):
+            log.info("rpc.failed", reason=exc.reason, error=exc.message)
+            return to_failure(exc, request_id)
+        if isinstance(exc, NotImplementedError):
+            return unimplemented_failure(method)
+        log.exception("rpc.crashed")
+        return internal_failure(request_id)
+
+    def _observe(self, method: str, code: grpc.StatusCode, started: float) -> None:
+        name = code.name
+        RPC_LATENCY.labels(method, name).observe(time.perf_counter() - started)
+        if code is not grpc.StatusCode.OK:
+            RPC_ERRORS.labels(method, name).inc()
+        log.info("rpc", code=name, ms=round((time.perf_counter() - started) * 1000, 2))
+
+    def _client_ip(self, context: grpc.aio.ServicerContext, metadata: dict[str, str]) -> str:
+        peer = _peer_address(context.peer() or "")
+        forwarded = metadata.get("x-forwarded-for")
+        if forwarded:
+            try:
+                if any(ipaddress.ip_address(peer) in net for net in self._trusted):
+                    # The proxy (Envoy) appends the address it saw; that last hop is the one to believe.
+                    return forwarded.split(",")[-1].strip()
+            except ValueError:
+                pass
+        return peer
+
+    async def _admit(self, method: str, rule: AccessRule, context: grpc.aio.ServicerContext) -> Metadata:
+        """Sets the call context; raises if the call may not proceed. Returns response headers."""
+        metadata = _metadata(context)
+        request_id = metadata.get("x-request-id") or uuid.uuid4().hex
+        client_ip = self._client_ip(context, metadata)
+        call = CallContext(request_id=request_id, client_ip=client_ip, user_agent=metadata.get("user-agent", ""))
+        current_call.set(call)
+        structlog.contextvars.bind_contextvars(request_id=request_id, method=method, client_ip=client_ip)
+
+        windows: list[RateLimitInfo] = []
+        if rule.rate_limited:
+            windows.append(await self._limiter.hit(self._limiter.ip, client_ip))
+            if rule.auth_endpoint:
+                windows.append(await self._limiter.hit(self._limiter.auth_ip, client_ip))
+
+        # Public methods ignore credentials: a stale token must not stop someone from signing in.
+        principal = None if rule.public else await self._authenticate(metadata)
+        if principal is not None:
+            call = CallContext(request_id, client_ip, call.user_agent, principal)
+            current_call.set(call)
+            structlog.contextvars.bind_contextvars(principal=f"{principal.kind}:{principal.id}")
+            if not principal.can(rule.permission):
+                await self._audit.record(call, "authz.denied", details={"method": method,
+                                                                         "permission": rule.permission})
+                raise PermissionDeniedError(f"Missing permission {rule.permission!r}")
+            if rule.rate_limited:
+                limit = self._limiter.api_key if principal.kind == "api_key" else self._limiter.user
+                windows.append(await self._limiter.hit(limit, str(principal.id)))
+
+        headers: Metadata = [("x-request-id", request_id)]
+        if windows:
+            headers += rate_limit_headers(min(windows, key=lambda w: w.remaining))
+        return headers
+
+    async def _authenticate(self, metadata: dict[str, str]) -> Principal:
+        authorization = metadata.get("authorization", "")
+        api_key = metadata.get("x-api-key", "")
+        if authorization:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise AuthenticationError("Authorization must be 'Bearer <token>'")
+            return await self._authenticator.from_bearer(token.strip())
+        if api_key:
+            return await self._authenticator.from_api_key(api_key)
+        raise AuthenticationError("Authentication required")

@@ -1,0 +1,106 @@
+"""Access tokens (HS256 JWT, short-lived) and opaque refresh tokens / API keys (stored hashed)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from uuid import UUID
+
+import jwt
+
+from insights.errors import AuthenticationError
+from insights.settings import Settings
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: UUID
+    organization_id: UUID
+    role: str
+    permissions: frozenset[str]
+    token_version: int
+    session_id: UUID
+    token_id: str
+    expires_at: int
+
+
+class TokenService:
+    def __init__(self, settings: Settings) -> None:
+        self._secret = settings.jwt_secret.get_secret_value()
+        self._issuer = settings.jwt_issuer
+        self.access_ttl_s = settings.access_token_ttl_s
+        self.refresh_ttl_s = settings.refresh_token_ttl_s
+
+    def issue_access(
+        self,
+        *,
+        user_id: UUID,
+        organization_id: UUID,
+        role: str,
+        permissions: frozenset[str],
+        token_version: int,
+        session_id: UUID,
+    ) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": self._issuer,
+            "sub": str(user_id),
+            "org": str(organization_id),
+            "role": role,
+            "perms": sorted(permissions),
+            "ver": token_version,
+            "sid": str(session_id),
+            "jti": uuid.uuid4().hex,
+            "typ": "access",
+            "iat": now,
+            "exp": now + self.access_ttl_s,
+        }
+        return jwt.encode(claims, self._secret, algorithm="HS256")
+
+    def decode_access(self, token: str) -> AccessClaims:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=["HS256"],  # never "none", never an algorithm the token picks
+                issuer=self._issuer,
+                options={"require": ["exp", "iat", "sub", "jti", "iss"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthenticationError("Token expired") from None
+        except jwt.PyJWTError:
+            raise AuthenticationError("Invalid token") from None
+        if claims.get("typ") != "access":
+            raise AuthenticationError("Invalid token")
+        try:
+            return AccessClaims(
+                user_id=UUID(claims["sub"]),
+                organization_id=UUID(claims["org"]),
+                role=str(claims["role"]),
+                permissions=frozenset(claims.get("perms", [])),
+                token_version=int(claims["ver"]),
+                session_id=UUID(claims["sid"]),
+                token_id=str(claims["jti"]),
+                expires_at=int(claims["exp"]),
+            )
+        except (KeyError, ValueError, TypeError):
+            raise AuthenticationError("Invalid token") from None
+
+    @staticmethod
+    def new_refresh_token() -> tuple[str, str]:
+        token = "rt_" + secrets.token_urlsafe(32)
+        return token, sha256_hex(token)
+
+    @staticmethod
+    def new_api_key() -> tuple[str, str, str]:
+        """Returns (secret, prefix, hash). The prefix is shown in listings to recognise a key."""
+        prefix = secrets.token_hex(4)
+        secret = f"ik_{prefix}_{secrets.token_urlsafe(32)}"
+        return secret, f"ik_{prefix}", sha256_hex(secret)

@@ -1,0 +1,75 @@
+"""Rate limits (moving window) shared by all instances through Redis.
+
+While Redis is down each instance enforces the same limits from its own memory: the limit
+holds per instance instead of cluster-wide, and nothing is blocked for lack of Redis.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItem, RateLimitItemPerMinute
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+
+from insights.cache import RedisClient
+from insights.errors import RateLimitedError, RateLimitInfo
+from insights.logging import get_logger
+from insights.settings import Settings
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Limit:
+    scope: str
+    item: RateLimitItem
+
+
+def _limits_uri(redis_url: str) -> str:
+    scheme, rest = redis_url.split("://", 1)
+    return {"redis": "async+redis", "rediss": "async+rediss", "unix": "async+redis+unix"}[scheme] + "://" + rest
+
+
+class RateLimiter:
+    def __init__(self, settings: Settings, redis: RedisClient) -> None:
+        self._redis = redis
+        storage = RedisStorage(
+            _limits_uri(settings.redis_url),
+            wrap_exceptions=True,
+            implementation="redispy",
+            key_prefix="rl",
+            socket_timeout=settings.redis_timeout_s,
+            socket_connect_timeout=settings.redis_timeout_s,
+        )
+        self._shared = MovingWindowRateLimiter(storage)
+        self._local = MovingWindowRateLimiter(MemoryStorage())
+        self.ip = Limit("ip", RateLimitItemPerMinute(settings.rate_limit_ip_per_minute))
+        self.auth_ip = Limit("auth-ip", RateLimitItemPerMinute(settings.rate_limit_auth_ip_per_minute))
+        self.user = Limit("user", RateLimitItemPerMinute(settings.rate_limit_user_per_minute))
+        self.api_key = Limit("api-key", RateLimitItemPerMinute(settings.rate_limit_api_key_per_minute))
+
+    async def hit(self, limit: Limit, key: str) -> RateLimitInfo:
+        """Count one call; raise ``RateLimitedError`` when over. Returns the window's state."""
+        limiter = self._shared if self._redis.available else self._local
+        try:
+            allowed = await limiter.hit(limit.item, limit.scope, key)
+            stats = await limiter.get_window_stats(limit.item, limit.scope, key)
+        except StorageError as exc:
+            self._redis.mark_down(exc)
+            limiter = self._local
+            allowed = await limiter.hit(limit.item, limit.scope, key)
+            stats = await limiter.get_window_stats(limit.item, limit.scope, key)
+        info = RateLimitInfo(
+            limit=limit.item.amount,
+            remaining=max(0, stats.remaining),
+            reset_s=max(1, math.ceil(stats.reset_time - time.time())),
+            scope=limit.scope,
+        )
+        if not allowed:
+            log.info("rate_limit.exceeded", scope=limit.scope, key=key)
+            raise RateLimitedError(info)
+        return info

@@ -1,0 +1,225 @@
+"""Test support: real processes (server, Envoy, private PostgreSQL/Redis), clients, gRPC-Web framing."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+from google.protobuf.message import Message
+
+from insights.gateway import GatewayConfig, start as start_envoy, write_config
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+JWT_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
+STRONG_PASSWORD = "Corr3ct-Horse-Battery!"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str, poll_s: float = 0.1) -> None:
+    """Polls a condition until it holds: synchronisation on state, not on elapsed time."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(poll_s)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+_addresses = itertools.count(2)
+
+
+def next_client_ip() -> str:
+    """A distinct loopback source address, so that per-IP rate limits of one test don't leak into another."""
+    n = next(_addresses)
+    return f"127.0.{n // 250}.{n % 250 + 2}"
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 15) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@dataclass
+class Stack:
+    """One server + one Envoy in front of it, against the given PostgreSQL and Redis."""
+
+    database_url: str
+    redis_url: str
+    workdir: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    grpc_port: int = field(default_factory=free_port)
+    gateway_port: int = field(default_factory=free_port)
+    server: subprocess.Popen[bytes] | None = None
+    envoy: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.gateway_port}"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INSIGHTS_")}
+        env.update(
+            DATABASE_URL=self.database_url,
+            REDIS_URL=self.redis_url,
+            INSIGHTS_GRPC_PORT=str(self.grpc_port),
+            INSIGHTS_METRICS_PORT="0",
+            INSIGHTS_JWT_SECRET=JWT_SECRET,
+            INSIGHTS_LOG_LEVEL="INFO",
+            **self.extra_env,
+        )
+        return env
+
+    def start(self) -> Stack:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.start_server()
+        config = write_config(
+            GatewayConfig(listen_port=self.gateway_port, upstream_port=self.grpc_port, listen_host="127.0.0.1",
+                          admin_port=free_port()),
+            self.workdir / "envoy.yaml",
+        )
+        self.envoy = start_envoy(config, base_id=self.gateway_port, log_path=self.workdir / "envoy.log")
+        self.wait_healthy()
+        return self
+
+    def start_server(self) -> None:
+        log = (self.workdir / "server.log").open("ab")
+        self.server = subprocess.Popen(
+            [sys.executable, "-m", "insights", "serve"], env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+        )
+
+    def wait_healthy(self, timeout_s: float = 60) -> None:
+        def healthy() -> bool:
+            assert self.server is not None and self.server.poll() is None, self.server_log()[-3000:]
+            try:
+                return httpx.get(f"{self.url}/api/health", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(healthy, timeout_s, "the stack to report healthy")
+
+    def server_log(self) -> str:
+        path = self.workdir / "server.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        for process in (self.envoy, self.server):
+            if process is not None:
+                stop_process(process)
+
+    def client(self, ip: str | None = None) -> httpx.Client:
+        """An HTTP client of Envoy's public port, from its own loopback address."""
+        return httpx.Client(
+            base_url=self.url, timeout=30, transport=httpx.HTTPTransport(local_address=ip or next_client_ip())
+        )
+
+
+# --- accounts -----------------------------------------------------------------------------
+
+def unique_email(tag: str = "user") -> str:
+    return f"{tag}-{uuid.uuid4().hex[:12]}@example.com"
+
+
+def register(client: httpx.Client, *, email: str | None = None, org: str = "Acme") -> dict[str, Any]:
+    body = {
+        "email": email or unique_email("admin"),
+        "password": STRONG_PASSWORD,
+        "firstName": "Ada",
+        "lastName": "Admin",
+        "organizationName": f"{org} {uuid.uuid4().hex[:6]}",
+    }
+    response = client.post("/api/auth/register", json=body)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+def forge_token(claims: dict[str, Any], *, secret: str = JWT_SECRET, algorithm: str = "HS256") -> str:
+    return jwt.encode(claims, secret, algorithm=algorithm)
+
+
+def unsigned_token(claims: dict[str, Any]) -> str:
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    return dict(jwt.decode(token, options={"verify_signature": False}))
+
+
+def field_violations(response: httpx.Response) -> dict[str, str]:
+    for detail in response.json().get("details", []):
+        if detail.get("@type", "").endswith("google.rpc.BadRequest"):
+            return {v["field"]: v["description"] for v in detail["fieldViolations"]}
+    return {}
+
+
+# --- gRPC-Web framing (what a browser's grpc-web client sends) ---------------------------------
+
+def grpc_web_call(
+    client: httpx.Client, method: str, request: Message, response_type: type[Message],
+    headers: dict[str, str] | None = None,
+) -> tuple[Message | None, dict[str, str]]:
+    payload = request.SerializeToString()
+    body = b"\x00" + struct.pack(">I", len(payload)) + payload
+    response = client.post(
+        method,
+        content=body,
+        headers={"content-type": "application/grpc-web+proto", "x-grpc-web": "1", "x-user-agent": "grpc-web-test",
+                 **(headers or {})},
+    )
+    assert response.status_code == 200, response.text
+    message: Message | None = None
+    trailers: dict[str, str] = {k.lower(): v for k, v in response.headers.items() if k.lower().startswith("grpc-")}
+    data = response.content
+    while data:
+        flag, length = data[0], struct.unpack(">I", data[1:5])[0]
+        frame, data = data[5 : 5 + length], data[5 + length :]
+        if flag & 0x80:
+            for line in frame.decode().split("\r\n"):
+                if ":" in line:
+                    key, value = line.split(":", 1)
+                    trailers[key.strip().lower()] = value.strip()
+        else:
+            message = response_type.FromString(frame)
+    return message, trailers
+
+
+def iter_ndjson(response: httpx.Response) -> Iterator[dict[str, Any]]:
+    for line in response.iter_lines():
+        if line.strip():
+            yield json.loads(line)
