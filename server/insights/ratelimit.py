@@ -31,7 +31,9 @@ class Limit:
 
 def _limits_uri(redis_url: str) -> str:
     scheme, rest = redis_url.split("://", 1)
-    return {"redis": "async+redis", "rediss": "async+rediss", "unix": "async+redis+unix"}[scheme] + "://" + rest
+    return (
+        {"redis": "async+redis", "rediss": "async+rediss", "unix": "async+redis+unix"}[scheme] + "://" + rest
+    )
 
 
 class RateLimiter:

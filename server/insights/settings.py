@@ -75,6 +75,54 @@ class Settings(BaseSettings):
     triton_url: str | None = Field(None, validation_alias=AliasChoices("INSIGHTS_TRITON_URL", "TRITON_URL"))
     """host:port of Triton's gRPC endpoint; unset: embedded ONNX Runtime."""
     model_repository: Path = REPO_ROOT / "model_repository"
+    """Canonical Triton repository: ``sentiment/<version>/model.onnx``, tokenizer.json, labels.json, metrics.json."""
+    inference_threads: int = 2
+    """ONNX Runtime intra-op threads of the embedded backend (and of the local Triton's model)."""
+    inference_max_batch: int = 32
+    """Most texts per model run (seed: batch size 32; Triton's max_batch_size)."""
+    inference_batch_window_ms: float = 0.0
+    """How long the embedded micro-batcher waits for more texts once one has arrived. 0: no waiting; texts
+    that queue up while a run is busy form the next batch (no added latency when idle, batches under load)."""
+    inference_timeout_s: float = 0.5
+    """Deadline of the model tier for an on-demand analysis (seed SLA 500 ms); past it, VADER answers."""
+    triton_model_name: str = "sentiment"
+    triton_attempt_timeout_s: float = 2.0
+    """Deadline of one Triton attempt (retries after 100/200/400 ms while the overall deadline allows)."""
+    triton_breaker_threshold: int = 5
+    """Consecutive failed Triton attempts that open the circuit."""
+    triton_breaker_reset_s: float = 5.0
+    """How long the circuit stays open before one probe call is let through."""
+    prediction_cache_ttl_s: int = 3600
+    """Redis TTL of cached model predictions (``ml:{model_version}:{sha256(text)}``); 0 disables the cache."""
+    worker_enabled: bool = True
+    """Run the analysis worker inside ``insights serve`` (``insights worker`` runs it alone)."""
+    worker_batch_size: int = 32
+    worker_poll_interval_s: float = 1.0
+    """Pause between polls when nothing is pending, or after the model tier failed."""
+    worker_inference_timeout_s: float = 30.0
+    """Deadline of one batch's model call in the worker (it has no user waiting, only locks held)."""
+
+    # --- ingestion ---------------------------------------------------------------------------
+    ingest_max_batch: int = 10_000
+    """Most events one BatchIngest call (or one IngestStream) may carry."""
+    ingest_clock_skew_s: float = 300.0
+    """How far in the future a timestamp may be (client clocks drift); later ones are rejected."""
+    idempotency_window_days: int = 7
+    """How long an idempotency key is remembered; a retry after that may store the event again."""
+
+    # --- event streams -----------------------------------------------------------------------
+    stream_maxlen: int = 10_000
+    """Events kept per organization stream (approximate trim); bounds what a reconnect can replay."""
+    stream_ttl_s: int = 7 * 24 * 3600
+    """An organization's stream expires this long after its last event."""
+    stream_replay_max: int = 1_000
+    """Most missed events replayed on resume; beyond that the subscriber gets a "resync" event."""
+    stream_heartbeat_s: float = 15.0
+    """A subscriber that got nothing for this long (at most twice this) receives a heartbeat event."""
+    stream_subscriber_queue: int = 1_000
+    """Events buffered per subscriber; a subscriber that falls this far behind is dropped."""
+    stream_block_ms: int = 5_000
+    """How long one XREAD of an organization's reader blocks before it polls again."""
 
     # --- paths -----------------------------------------------------------------------------
     migrations_dir: Path = REPO_ROOT / "db" / "migrations"

@@ -28,8 +28,11 @@ API_FILES: tuple[FileDescriptor, ...] = (
 )
 
 # Infrastructure services: open, so that load balancers and tooling work without credentials.
-OPEN_SERVICES = ("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
-                 "grpc.reflection.v1.ServerReflection")
+OPEN_SERVICES = (
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1alpha.ServerReflection",
+    "grpc.reflection.v1.ServerReflection",
+)
 
 
 @dataclass(frozen=True)
@@ -49,9 +52,11 @@ def load_access_rules() -> dict[str, AccessRule]:
     for file in API_FILES:
         for service in file.services_by_name.values():
             for method in service.methods:
-                option = method.GetOptions().Extensions[options_pb2.access]
+                option: options_pb2.AccessRule = method.GetOptions().Extensions[options_pb2.access]  # type: ignore[index]
                 rules[f"/{service.full_name}/{method.name}"] = AccessRule(
-                    public=option.public, permission=option.permission, auth_endpoint=option.auth_endpoint,
+                    public=option.public,
+                    permission=option.permission,
+                    auth_endpoint=option.auth_endpoint,
                     rate_limited=service.full_name != "insights.v1.SystemService",
                 )
     return rules

@@ -11,15 +11,22 @@ import ipaddress
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import structlog
 from prometheus_client import Counter, Histogram
 
 from insights.api.access import AccessRule, rule_for
-from insights.api.status import Metadata, RpcFailure, internal_failure, rate_limit_headers, to_failure
-from insights.api.status import unimplemented_failure
+from insights.api.status import (
+    Metadata,
+    RpcFailure,
+    internal_failure,
+    rate_limit_headers,
+    to_failure,
+    unimplemented_failure,
+)
+from insights.api.types import Context
 from insights.audit import AuditLog
 from insights.auth.authenticator import Authenticator
 from insights.context import CallContext, Principal, current_call
@@ -27,16 +34,21 @@ from insights.errors import AuthenticationError, InsightsError, PermissionDenied
 from insights.logging import get_logger
 from insights.ratelimit import RateLimiter
 
+if TYPE_CHECKING:
+    Handler = grpc.RpcMethodHandler[Any, Any]
+
 log = get_logger(__name__)
 
 RPC_LATENCY = Histogram(
-    "insights_rpc_duration_seconds", "Server-side latency per method", ["method", "code"],
+    "insights_rpc_duration_seconds",
+    "Server-side latency per method",
+    ["method", "code"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 RPC_ERRORS = Counter("insights_rpc_errors_total", "Calls that ended with a non-OK status", ["method", "code"])
 
 
-def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
+def _metadata(context: Context) -> dict[str, str]:
     return {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
 
 
@@ -50,7 +62,7 @@ def _peer_address(peer: str) -> str:
     return rest or peer
 
 
-class Interceptor(grpc.aio.ServerInterceptor):
+class Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # not generic at run time
     def __init__(
         self,
         rules: dict[str, AccessRule],
@@ -67,28 +79,36 @@ class Interceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler:
         handler = await continuation(details)
         if handler is None:
             return handler
-        method: str = details.method  # type: ignore[attr-defined]
+        method: str = details.method
         rule = rule_for(self._rules, method)
         wrap_args = {
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,
         }
         if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(self._unary(handler.unary_unary, method, rule), **wrap_args)
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(handler.unary_unary, method, rule), **wrap_args
+            )
         if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(self._stream(handler.unary_stream, method, rule), **wrap_args)
+            return grpc.unary_stream_rpc_method_handler(
+                self._stream(handler.unary_stream, method, rule), **wrap_args
+            )
         if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(self._unary(handler.stream_unary, method, rule), **wrap_args)
-        return grpc.stream_stream_rpc_method_handler(self._stream(handler.stream_stream, method, rule), **wrap_args)
+            return grpc.stream_unary_rpc_method_handler(
+                self._unary(handler.stream_unary, method, rule), **wrap_args
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            self._stream(handler.stream_stream, method, rule), **wrap_args
+        )
 
     def _unary(self, behavior: Any, method: str, rule: AccessRule) -> Any:
-        async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def wrapper(request: Any, context: Context) -> Any:
             started = time.perf_counter()
             code = grpc.StatusCode.OK
             try:
@@ -96,7 +116,7 @@ class Interceptor(grpc.aio.ServerInterceptor):
                 response = await behavior(request, context)
                 await context.send_initial_metadata(headers)
                 return response
-            except Exception as exc:  # noqa: BLE001 - every failure is mapped here, once
+            except Exception as exc:
                 failure = self._failure(exc, method)
                 if failure is None:
                     raise
@@ -109,15 +129,19 @@ class Interceptor(grpc.aio.ServerInterceptor):
         return wrapper
 
     def _stream(self, behavior: Any, method: str, rule: AccessRule) -> Any:
-        async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async def wrapper(request: Any, context: Context) -> AsyncIterator[Any]:
             started = time.perf_counter()
             code = grpc.StatusCode.OK
             try:
-                headers = await self._admit(method, rule, context)
-                await context.send_initial_metadata(headers)
+                headers: Metadata | None = await self._admit(method, rule, context)
                 async for response in behavior(request, context):
+                    # Headers go out with the first message: a stream that fails before it is then a
+                    # trailers-only response, which Envoy turns into the right HTTP status for REST.
+                    if headers is not None:
+                        await context.send_initial_metadata(headers)
+                        headers = None
                     yield response
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 failure = self._failure(exc, method)
                 if failure is None:
                     raise
@@ -150,7 +174,7 @@ class Interceptor(grpc.aio.ServerInterceptor):
             RPC_ERRORS.labels(method, name).inc()
         log.info("rpc", code=name, ms=round((time.perf_counter() - started) * 1000, 2))
 
-    def _client_ip(self, context: grpc.aio.ServicerContext, metadata: dict[str, str]) -> str:
+    def _client_ip(self, context: Context, metadata: dict[str, str]) -> str:
         peer = _peer_address(context.peer() or "")
         forwarded = metadata.get("x-forwarded-for")
         if forwarded:
@@ -162,12 +186,14 @@ class Interceptor(grpc.aio.ServerInterceptor):
                 pass
         return peer
 
-    async def _admit(self, method: str, rule: AccessRule, context: grpc.aio.ServicerContext) -> Metadata:
+    async def _admit(self, method: str, rule: AccessRule, context: Context) -> Metadata:
         """Sets the call context; raises if the call may not proceed. Returns response headers."""
         metadata = _metadata(context)
         request_id = metadata.get("x-request-id") or uuid.uuid4().hex
         client_ip = self._client_ip(context, metadata)
-        call = CallContext(request_id=request_id, client_ip=client_ip, user_agent=metadata.get("user-agent", ""))
+        call = CallContext(
+            request_id=request_id, client_ip=client_ip, user_agent=metadata.get("user-agent", "")
+        )
         current_call.set(call)
         structlog.contextvars.bind_contextvars(request_id=request_id, method=method, client_ip=client_ip)
 
@@ -184,8 +210,9 @@ class Interceptor(grpc.aio.ServerInterceptor):
             current_call.set(call)
             structlog.contextvars.bind_contextvars(principal=f"{principal.kind}:{principal.id}")
             if not principal.can(rule.permission):
-                await self._audit.record(call, "authz.denied", details={"method": method,
-                                                                         "permission": rule.permission})
+                await self._audit.record(
+                    call, "authz.denied", details={"method": method, "permission": rule.permission}
+                )
                 raise PermissionDeniedError(f"Missing permission {rule.permission!r}")
             if rule.rate_limited:
                 limit = self._limiter.api_key if principal.kind == "api_key" else self._limiter.user

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -13,7 +14,11 @@ from prometheus_client import start_http_server
 
 from insights.api.access import load_access_rules, service_names
 from insights.api.interceptor import Interceptor
+from insights.api.servicers.analysis import AnalysisServicer
 from insights.api.servicers.auth import AuthServicer
+from insights.api.servicers.ingestion import IngestionServicer
+from insights.api.servicers.privacy import PrivacyServicer
+from insights.api.servicers.stream import StreamServicer
 from insights.api.servicers.system import SystemServicer
 from insights.app import Platform
 from insights.logging import get_logger
@@ -31,39 +36,52 @@ log = get_logger(__name__)
 HEALTH_POLL_S = 2.0
 
 
-def build_server(platform: Platform) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
+def build_server(platform: Platform) -> tuple[grpc.aio.Server, Any]:
     s = platform.settings
     server = grpc.aio.server(
         interceptors=[
-            Interceptor(load_access_rules(), platform.authenticator, platform.limiter, platform.audit,
-                        s.trusted_proxies)
+            Interceptor(
+                load_access_rules(),
+                platform.authenticator,
+                platform.limiter,
+                platform.audit,
+                s.trusted_proxies,
+            )
         ],
         options=[("grpc.max_receive_message_length", 32 * 1024 * 1024)],
     )
     auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(platform.auth), server)
     system_pb2_grpc.add_SystemServiceServicer_to_server(SystemServicer(platform.health), server)
     # Declared in the protos, built by later milestones: they answer UNIMPLEMENTED, never a fake result.
-    ingestion_pb2_grpc.add_IngestionServiceServicer_to_server(ingestion_pb2_grpc.IngestionServiceServicer(), server)
+    ingestion_pb2_grpc.add_IngestionServiceServicer_to_server(
+        IngestionServicer(platform.ingestion, max_stream_events=10 * s.ingest_max_batch), server
+    )
     query_pb2_grpc.add_QueryServiceServicer_to_server(query_pb2_grpc.QueryServiceServicer(), server)
-    analysis_pb2_grpc.add_AnalysisServiceServicer_to_server(analysis_pb2_grpc.AnalysisServiceServicer(), server)
-    stream_pb2_grpc.add_StreamServiceServicer_to_server(stream_pb2_grpc.StreamServiceServicer(), server)
-    privacy_pb2_grpc.add_PrivacyServiceServicer_to_server(privacy_pb2_grpc.PrivacyServiceServicer(), server)
+    analysis_pb2_grpc.add_AnalysisServiceServicer_to_server(AnalysisServicer(platform.analysis), server)
+    stream_pb2_grpc.add_StreamServiceServicer_to_server(StreamServicer(platform.events, platform.db), server)
+    privacy_pb2_grpc.add_PrivacyServiceServicer_to_server(PrivacyServicer(platform.privacy), server)
 
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection([*service_names(), health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    reflection.enable_server_reflection(
+        [*service_names(), health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    )
     server.add_insecure_port(f"{s.grpc_host}:{s.grpc_port}")
     return server, health_servicer
 
 
-async def _track_health(platform: Platform, servicer: health.aio.HealthServicer) -> None:
+async def _track_health(platform: Platform, servicer: Any) -> None:
     """Keeps the gRPC health status in step with PostgreSQL's reachability."""
     serving = None
     while True:
         report = await platform.health.check()
         if report.ready != serving:
             serving = report.ready
-            status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+            status = (
+                health_pb2.HealthCheckResponse.SERVING
+                if serving
+                else health_pb2.HealthCheckResponse.NOT_SERVING
+            )
             for name in ["", *service_names()]:
                 await servicer.set(name, status)
             log.info("health.changed", status=report.status)
@@ -84,6 +102,8 @@ async def serve(platform: Platform) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     tracker = asyncio.create_task(_track_health(platform, health_servicer))
+    if s.worker_enabled:
+        platform.worker.start()
     await stop.wait()
 
     log.info("server.stopping", grace_s=s.shutdown_grace_s)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import cast
 from uuid import UUID
 
 from insights.auth.permissions import effective_permissions
@@ -48,6 +49,7 @@ class SessionCache:
         if not session_ids:
             return
         try:
+
             async def write(r):  # type: ignore[no-untyped-def]
                 async with r.pipeline(transaction=False) as pipe:
                     for sid in session_ids:
@@ -75,15 +77,18 @@ class Authenticator:
         claims = self._tokens.decode_access(token)
         state: str | None
         try:
-            revoked_jti, state = await self._redis.run(
+            values = await self._redis.run(
                 lambda r: r.mget(f"revoked:jti:{claims.token_id}", f"sess:{claims.session_id}")
             )
+            revoked_jti, state = cast(list[str | None], values)
             if revoked_jti:
                 raise AuthenticationError("Token revoked")
             if state is None:
                 state = await self._session_state(claims.organization_id, claims.user_id, claims.session_id)
                 fresh = state
-                await self._redis.run(lambda r: r.set(f"sess:{claims.session_id}", fresh, ex=STATE_CACHE_TTL_S))
+                await self._redis.run(
+                    lambda r: r.set(f"sess:{claims.session_id}", fresh, ex=STATE_CACHE_TTL_S)
+                )
         except RedisUnavailable:
             state = await self._session_state(claims.organization_id, claims.user_id, claims.session_id)
         if state == _REVOKED or state != str(claims.token_version):
@@ -120,7 +125,7 @@ class Authenticator:
         key_hash = sha256_hex(secret)
         cached: str | None = None
         try:
-            cached = await self._redis.run(lambda r: r.get(f"apikey:{key_hash}"))
+            cached = cast(str | None, await self._redis.run(lambda r: r.get(f"apikey:{key_hash}")))
         except RedisUnavailable:
             pass
         if cached is None:
@@ -146,4 +151,6 @@ class Authenticator:
             row = await cur.fetchone()
         if row is None or row["revoked_at"] is not None:
             return _REVOKED
-        return json.dumps({"id": str(row["id"]), "org": str(row["organization_id"]), "perms": row["permissions"]})
+        return json.dumps(
+            {"id": str(row["id"]), "org": str(row["organization_id"]), "perms": row["permissions"]}
+        )

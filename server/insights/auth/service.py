@@ -63,7 +63,13 @@ class AuthService:
     # --- sign-up and sign-in -----------------------------------------------------------------
 
     async def register(
-        self, ctx: CallContext, *, email: str, password: str, first_name: str, last_name: str,
+        self,
+        ctx: CallContext,
+        *,
+        email: str,
+        password: str,
+        first_name: str,
+        last_name: str,
         organization_name: str,
     ) -> AuthResult:
         v = Violations()
@@ -78,7 +84,8 @@ class AuthService:
         try:
             async with self._db.tenant_tx(organization_id) as conn:
                 await conn.execute(
-                    "INSERT INTO organizations (id, name) VALUES (%s, %s)", (organization_id, organization_name)
+                    "INSERT INTO organizations (id, name) VALUES (%s, %s)",
+                    (organization_id, organization_name),
                 )
                 cur = await conn.execute(
                     "INSERT INTO users (email, password_hash, first_name, last_name, role, organization_id,"
@@ -89,8 +96,14 @@ class AuthService:
                 user = await self._load_user(conn, user_id)
                 result = await self._start_session(conn, ctx, user)
                 await self._audit.record(
-                    ctx, "auth.register", conn=conn, organization_id=organization_id, actor_id=user_id,
-                    actor_type="user", resource_type="organization", resource_id=organization_id,
+                    ctx,
+                    "auth.register",
+                    conn=conn,
+                    organization_id=organization_id,
+                    actor_id=user_id,
+                    actor_type="user",
+                    resource_type="organization",
+                    resource_id=organization_id,
                 )
         except psycopg.errors.UniqueViolation:
             raise ValidationError.single("email", "is already registered") from None
@@ -118,7 +131,10 @@ class AuthService:
         if locked:
             retry_after = max(1, int((locked["locked_until"] - datetime.now(UTC)).total_seconds()))
             await self._audit.record(
-                ctx, "auth.login.locked", organization_id=organization_id, actor_id=actor_id,
+                ctx,
+                "auth.login.locked",
+                organization_id=organization_id,
+                actor_id=actor_id,
                 details={"email_hash": email_hash},
             )
             raise AccountLockedError(retry_after)
@@ -127,7 +143,10 @@ class AuthService:
         if not (valid and account and account["is_active"]):
             now_locked = await self._record_failure(email_hash)
             await self._audit.record(
-                ctx, "auth.login.failed", organization_id=organization_id, actor_id=actor_id,
+                ctx,
+                "auth.login.failed",
+                organization_id=organization_id,
+                actor_id=actor_id,
                 details={"email_hash": email_hash, "locked": now_locked},
             )
             raise AuthenticationError(_INVALID_CREDENTIALS)
@@ -139,7 +158,11 @@ class AuthService:
             user = await self._load_user(conn, actor_id)
             result = await self._start_session(conn, ctx, user)
             await self._audit.record(
-                ctx, "auth.login.succeeded", conn=conn, organization_id=organization_id, actor_id=actor_id,
+                ctx,
+                "auth.login.succeeded",
+                conn=conn,
+                organization_id=organization_id,
+                actor_id=actor_id,
                 actor_type="user",
             )
         return result
@@ -174,7 +197,9 @@ class AuthService:
         if not refresh_token:
             raise ValidationError.single("refreshToken", "is required")
         async with self._db.global_tx() as conn:
-            cur = await conn.execute("SELECT * FROM auth_refresh_token_by_hash(%s)", (sha256_hex(refresh_token),))
+            cur = await conn.execute(
+                "SELECT * FROM auth_refresh_token_by_hash(%s)", (sha256_hex(refresh_token),)
+            )
             token = await cur.fetchone()
         if token is None or token["revoked_at"] is not None or token["expires_at"] <= datetime.now(UTC):
             raise AuthenticationError("Invalid refresh token")
@@ -191,16 +216,27 @@ class AuthService:
                 if user.is_active:
                     result = await self._start_session(conn, ctx, user, family_id=family_id)
                     await self._audit.record(
-                        ctx, "auth.refresh", conn=conn, organization_id=organization_id, actor_id=user.id,
-                        actor_type="user", resource_type="session", resource_id=family_id,
+                        ctx,
+                        "auth.refresh",
+                        conn=conn,
+                        organization_id=organization_id,
+                        actor_id=user.id,
+                        actor_type="user",
+                        resource_type="session",
+                        resource_id=family_id,
                     )
         if result is not None:
             return result
         # The token was already spent: someone replayed it. End the whole session.
         await self._revoke_families(organization_id, [family_id])
         await self._audit.record(
-            ctx, "auth.refresh.reuse_detected", organization_id=organization_id, actor_id=token["user_id"],
-            actor_type="user", resource_type="session", resource_id=family_id,
+            ctx,
+            "auth.refresh.reuse_detected",
+            organization_id=organization_id,
+            actor_id=token["user_id"],
+            actor_type="user",
+            resource_type="session",
+            resource_id=family_id,
         )
         raise AuthenticationError("Refresh token was already used; the session has been revoked")
 
@@ -218,7 +254,9 @@ class AuthService:
         await self._revoke_families(principal.organization_id, families)
         if principal.token_id and principal.token_expires_at:
             await self._sessions.revoke_token(principal.token_id, principal.token_expires_at)
-        await self._audit.record(ctx, "auth.logout", resource_type="session", resource_id=principal.session_id)
+        await self._audit.record(
+            ctx, "auth.logout", resource_type="session", resource_id=principal.session_id
+        )
 
     async def _revoke_families(self, organization_id: UUID, families: list[UUID]) -> None:
         if not families:
@@ -239,14 +277,22 @@ class AuthService:
             "INSERT INTO refresh_tokens (organization_id, user_id, family_id, token_hash, expires_at, client_ip,"
             " user_agent) VALUES (%s, %s, %s, %s, %s, %s, %s)",
             (
-                user.organization_id, user.id, family_id, refresh_hash,
-                datetime.now(UTC) + timedelta(seconds=self._tokens.refresh_ttl_s), ctx.client_ip,
+                user.organization_id,
+                user.id,
+                family_id,
+                refresh_hash,
+                datetime.now(UTC) + timedelta(seconds=self._tokens.refresh_ttl_s),
+                ctx.client_ip,
                 ctx.user_agent[:255],
             ),
         )
         access_token = self._tokens.issue_access(
-            user_id=user.id, organization_id=user.organization_id, role=user.role,
-            permissions=user.permissions, token_version=user.token_version, session_id=family_id,
+            user_id=user.id,
+            organization_id=user.organization_id,
+            role=user.role,
+            permissions=user.permissions,
+            token_version=user.token_version,
+            session_id=family_id,
         )
         return AuthResult(access_token, refresh_token, self._tokens.access_ttl_s, user)
 
@@ -286,14 +332,24 @@ class AuthService:
                 (principal.id,),
             )
             families = list({row["family_id"] for row in await cur.fetchall()})
-            await self._audit.record(ctx, "auth.password_changed", conn=conn, resource_type="user",
-                                     resource_id=principal.id)
-        await self._sessions.revoke_sessions(families + ([principal.session_id] if principal.session_id else []))
+            await self._audit.record(
+                ctx, "auth.password_changed", conn=conn, resource_type="user", resource_id=principal.id
+            )
+        await self._sessions.revoke_sessions(
+            families + ([principal.session_id] if principal.session_id else [])
+        )
 
     # --- administration ----------------------------------------------------------------------
 
     async def create_user(
-        self, ctx: CallContext, *, email: str, password: str, first_name: str, last_name: str, role: str,
+        self,
+        ctx: CallContext,
+        *,
+        email: str,
+        password: str,
+        first_name: str,
+        last_name: str,
+        role: str,
         permissions: list[str],
     ) -> UserView:
         principal = ctx.require_principal()
@@ -311,12 +367,23 @@ class AuthService:
                 cur = await conn.execute(
                     "INSERT INTO users (email, password_hash, first_name, last_name, role, permissions,"
                     " organization_id) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                    (email, password_hash, first_name, last_name, role, Jsonb(sorted(set(permissions))),
-                     principal.organization_id),
+                    (
+                        email,
+                        password_hash,
+                        first_name,
+                        last_name,
+                        role,
+                        Jsonb(sorted(set(permissions))),
+                        principal.organization_id,
+                    ),
                 )
                 user_id = (await cur.fetchone() or {})["id"]
                 await self._audit.record(
-                    ctx, "user.created", conn=conn, resource_type="user", resource_id=user_id,
+                    ctx,
+                    "user.created",
+                    conn=conn,
+                    resource_type="user",
+                    resource_id=user_id,
                     details={"role": role, "permissions": permissions},
                 )
                 return await self._load_user(conn, user_id)
@@ -337,7 +404,9 @@ class AuthService:
             total = (await cur.fetchone() or {"n": 0})["n"]
         return users, total
 
-    async def create_api_key(self, ctx: CallContext, *, name: str, permissions: list[str]) -> tuple[ApiKeyView, str]:
+    async def create_api_key(
+        self, ctx: CallContext, *, name: str, permissions: list[str]
+    ) -> tuple[ApiKeyView, str]:
         principal = ctx.require_principal()
         v = Violations()
         name = v.text("name", name, 255)
@@ -350,12 +419,24 @@ class AuthService:
             cur = await conn.execute(
                 "INSERT INTO api_keys (organization_id, name, prefix, key_hash, permissions, created_by)"
                 " VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
-                (principal.organization_id, name, prefix, key_hash, Jsonb(sorted(set(permissions))),
-                 principal.id if principal.kind == "user" else None),
+                (
+                    principal.organization_id,
+                    name,
+                    prefix,
+                    key_hash,
+                    Jsonb(sorted(set(permissions))),
+                    principal.id if principal.kind == "user" else None,
+                ),
             )
             key = ApiKeyView.from_row(await cur.fetchone() or {})
-            await self._audit.record(ctx, "api_key.created", conn=conn, resource_type="api_key", resource_id=key.id,
-                                     details={"permissions": key.permissions})
+            await self._audit.record(
+                ctx,
+                "api_key.created",
+                conn=conn,
+                resource_type="api_key",
+                resource_id=key.id,
+                details={"permissions": key.permissions},
+            )
         return key, secret
 
     async def list_api_keys(self, ctx: CallContext) -> list[ApiKeyView]:
@@ -378,7 +459,9 @@ class AuthService:
             row = await cur.fetchone()
             if row is None:
                 raise NotFoundError("API key not found")
-            await self._audit.record(ctx, "api_key.revoked", conn=conn, resource_type="api_key", resource_id=key_uuid)
+            await self._audit.record(
+                ctx, "api_key.revoked", conn=conn, resource_type="api_key", resource_id=key_uuid
+            )
         await self._sessions.forget_api_key(row["key_hash"])
 
     @staticmethod

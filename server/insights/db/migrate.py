@@ -23,6 +23,7 @@ TENANT_TABLES = (
     "customers",
     "customer_interactions",
     "behavior_patterns",
+    "ingest_idempotency",
 )
 
 
@@ -51,6 +52,7 @@ def apply_migrations(settings: Settings) -> int:
         pending = backend.to_apply(migrations)
         backend.apply_migrations(pending)
     _grant_app_role(settings)
+    _ensure_partitions(settings)
     log.info("migrations.applied", count=len(pending))
     return len(pending)
 
@@ -62,7 +64,9 @@ def _grant_app_role(settings: Settings) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('insights_app_role'))")
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (settings.db_app_role,)).fetchone()
         if not exists:
-            conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE").format(role))
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE").format(role)
+            )
         if settings.db_app_password is not None:
             conn.execute(
                 sql.SQL("ALTER ROLE {} PASSWORD {}").format(
@@ -78,3 +82,10 @@ def _grant_app_role(settings: Settings) -> None:
         conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON login_attempts TO {}").format(role))
         conn.execute(sql.SQL("GRANT SELECT, INSERT ON audit_log TO {}").format(role))
         conn.execute(sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {}").format(role))
+
+
+def _ensure_partitions(settings: Settings) -> None:
+    """Monthly interaction partitions up to three months ahead, so that new rows never pile up in
+    the default partition (the retention job does the same on every run)."""
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute("SELECT ensure_interaction_partitions(date_trunc('month', now())::date, 4)")

@@ -1,0 +1,178 @@
+"""Triton over gRPC (tritonclient.grpc.aio): deadlines, retries with back-off, a circuit breaker.
+
+Works the same against stock Triton (onnxruntime backend, GPU) and the local python-backend Triton:
+both receive the client-side tokenization as ``input_ids``/``attention_mask`` and return ``logits``.
+Every transport error becomes :class:`InferenceUnavailable` here, at the boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from tritonclient.grpc import InferInput, InferRequestedOutput
+from tritonclient.grpc.aio import InferenceServerClient
+from tritonclient.utils import InferenceServerException
+
+from insights.inference.breaker import CircuitBreaker
+from insights.inference.repository import ModelFiles, TextEncoder
+from insights.inference.types import (
+    MODEL_NAME,
+    InferenceUnavailable,
+    Logits,
+    Prediction,
+    prediction_from_logits,
+)
+from insights.logging import get_logger
+
+log = get_logger(__name__)
+
+#: Seed, error scenario 2: three retries after 100, 200 and 400 ms.
+RETRY_DELAYS_S = (0.1, 0.2, 0.4)
+_RETRYABLE = {"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED", "INTERNAL", "UNKNOWN"}
+_MAX_MESSAGE = 64 * 1024 * 1024
+
+
+def _status_name(error: InferenceServerException) -> str:
+    return str(error.status() or "").removeprefix("StatusCode.")
+
+
+class TritonBackend:
+    name = "triton"
+
+    def __init__(
+        self, url: str, files: ModelFiles, *, model_name: str = MODEL_NAME, max_batch: int = 32,
+        default_timeout_s: float = 5.0, attempt_timeout_s: float = 2.0, breaker: CircuitBreaker | None = None,
+        retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S,
+    ) -> None:
+        self.url = url
+        self._model_name = model_name
+        self._max_batch = max_batch
+        self._default_timeout_s = default_timeout_s
+        self._attempt_timeout_s = attempt_timeout_s
+        self._retry_delays_s = retry_delays_s
+        self.breaker = breaker or CircuitBreaker("triton")
+        self._files = files
+        self._encoder: TextEncoder | None = None
+        self._version: str | None = None
+        self._client: InferenceServerClient | None = None
+        self._version_task: asyncio.Task[None] | None = None
+
+    def _connect(self) -> InferenceServerClient:
+        # Created inside the running event loop (grpc.aio channels belong to one loop).
+        if self._client is None:
+            self._client = InferenceServerClient(
+                self.url,
+                channel_args=[
+                    ("grpc.max_send_message_length", _MAX_MESSAGE),
+                    ("grpc.max_receive_message_length", _MAX_MESSAGE),
+                    # gRPC's default reconnect back-off grows to 2 minutes: Triton coming back would go
+                    # unnoticed that long. The breaker already limits how often a dead tier is tried.
+                    ("grpc.initial_reconnect_backoff_ms", 100),
+                    ("grpc.min_reconnect_backoff_ms", 100),
+                    ("grpc.max_reconnect_backoff_ms", 1000),
+                    ("grpc.keepalive_time_ms", 30_000),
+                    ("grpc.keepalive_timeout_ms", 10_000),
+                ],
+            )
+        return self._client
+
+    def _get_encoder(self) -> TextEncoder:
+        if self._encoder is None:
+            try:
+                self._encoder = TextEncoder(self._files.tokenizer_path)
+            except Exception as exc:  # no tokenizer published: the model tier is not usable
+                raise InferenceUnavailable(f"tokenizer not loadable: {exc}", retry_after_s=5.0) from None
+        return self._encoder
+
+    @property
+    def model_version(self) -> str | None:
+        return self._version
+
+    async def start(self) -> None:
+        # Learn the served version for the cache key; Triton being down now is not an error.
+        self._version_task = asyncio.create_task(self._fetch_version())
+
+    async def _fetch_version(self) -> None:
+        with contextlib.suppress(InferenceServerException, OSError):
+            metadata = await self._connect().get_model_metadata(self._model_name, client_timeout=2.0)
+            if metadata.versions and self._version is None:
+                self._version = max(metadata.versions, key=lambda v: int(v) if v.isdigit() else -1)
+
+    async def predict(
+        self, texts: list[str], *, timeout_s: float | None = None, background: bool = False
+    ) -> list[Prediction]:
+        # ``background`` is not forwarded: Triton orders requests by its own scheduler (a deployment
+        # that wants it configures priority_levels in the model's dynamic_batching).
+        if not texts:
+            return []
+        deadline = time.monotonic() + (timeout_s if timeout_s is not None else self._default_timeout_s)
+        encoded = self._get_encoder().encode(texts)
+        chunks = [encoded[i : i + self._max_batch] for i in range(0, len(encoded), self._max_batch)]
+        results = await asyncio.gather(
+            *(self._infer([e.ids for e in chunk], deadline) for chunk in chunks), return_exceptions=True
+        )
+        predictions: list[Prediction] = []
+        for chunk, result in zip(chunks, results, strict=True):
+            if isinstance(result, BaseException):
+                if isinstance(result, InferenceUnavailable):
+                    raise InferenceUnavailable(str(result), retry_after_s=result.retry_after_s)
+                raise result
+            logits, version = result
+            predictions += prediction_from_logits(logits, model_version=version, truncated=[e.truncated for e in chunk])
+        return predictions
+
+    async def _infer(self, batch: list[list[int]], deadline: float) -> tuple[Logits, str]:
+        input_ids, mask = TextEncoder.pad(batch)
+        inputs = [InferInput("input_ids", list(input_ids.shape), "INT64"),
+                  InferInput("attention_mask", list(mask.shape), "INT64")]
+        inputs[0].set_data_from_numpy(input_ids)
+        inputs[1].set_data_from_numpy(mask)
+        outputs = [InferRequestedOutput("logits")]
+        last_error = "deadline exceeded"
+        for attempt in range(len(self._retry_delays_s) + 1):
+            if attempt:
+                delay = self._retry_delays_s[attempt - 1]
+                if time.monotonic() + delay >= deadline:
+                    break
+                await asyncio.sleep(delay)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self.breaker.acquire()
+            verdict = False
+            try:
+                result = await self._connect().infer(
+                    self._model_name, inputs, outputs=outputs,
+                    client_timeout=min(remaining, self._attempt_timeout_s),
+                )
+                logits = result.as_numpy("logits")
+                if logits is None or logits.shape != (len(batch), 3):
+                    raise InferenceServerException(msg=f"unexpected logits shape {getattr(logits, 'shape', None)}",
+                                                   status="StatusCode.INTERNAL")
+                version = result.get_response().model_version or self._version or ""
+                self.breaker.success()
+                verdict = True
+                self._version = version
+                return logits, version
+            except InferenceServerException as exc:
+                self.breaker.failure()
+                verdict = True
+                last_error = f"{_status_name(exc)}: {exc.message()}"
+                log.warning("inference.triton.attempt_failed", attempt=attempt + 1, error=last_error)
+                if _status_name(exc) not in _RETRYABLE:
+                    break
+            finally:
+                if not verdict:
+                    self.breaker.release()
+        raise InferenceUnavailable(f"Triton at {self.url}: {last_error}")
+
+    async def close(self) -> None:
+        if self._version_task is not None:
+            self._version_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._version_task
+        if self._client is not None:
+            await self._client.close()
+            self._client = None

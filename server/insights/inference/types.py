@@ -1,0 +1,95 @@
+"""Domain types of inference: predictions, the backend protocol and its one error type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+#: Order of the model's three logits (model_repository/sentiment/labels.json says the same).
+LABELS: tuple[str, str, str] = ("negative", "neutral", "positive")
+#: Name of the transformer model, as Triton knows it and as results report it.
+MODEL_NAME = "sentiment"
+
+
+Logits = npt.NDArray[np.float32]
+TokenArray = npt.NDArray[np.int64]
+
+
+class InferenceUnavailable(Exception):
+    """The model tier cannot answer now (down, overloaded, deadline passed, circuit open).
+
+    The only exception a backend raises: transport errors are converted at the boundary, so callers
+    choose their fallback (rule-based answer, leave rows pending) without knowing the transport.
+    """
+
+    def __init__(self, message: str, *, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    scores: dict[str, float]
+    """Probability per label; they sum to 1."""
+    model: str
+    """``sentiment`` for the transformer, ``rule-based`` for the VADER fallback."""
+    model_version: str
+    truncated: bool = False
+    """The text was cut (characters or tokens) before the model read it."""
+
+    @property
+    def confidence(self) -> float:
+        return max(self.scores.values())
+
+
+def softmax(logits: Logits) -> npt.NDArray[np.float64]:
+    # float64 so that the three probabilities sum to 1 well inside property 4's 0.01.
+    z = logits.astype(np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    out: npt.NDArray[np.float64] = e / e.sum(axis=-1, keepdims=True)
+    return out
+
+
+def prediction_from_logits(
+    logits: Logits, *, model_version: str, truncated: list[bool]
+) -> list[Prediction]:
+    probs = softmax(logits)
+    out = []
+    for row, cut in zip(probs, truncated, strict=True):
+        scores = {label: float(p) for label, p in zip(LABELS, row, strict=True)}
+        out.append(
+            Prediction(
+                label=LABELS[int(row.argmax())], scores=scores, model=MODEL_NAME, model_version=model_version,
+                truncated=cut,
+            )
+        )
+    return out
+
+
+class SentimentBackend(Protocol):
+    """What the analysis service and the worker need from a model tier."""
+
+    name: str
+    """``embedded`` or ``triton``."""
+
+    @property
+    def model_version(self) -> str | None:
+        """The version that answers (``None`` until the backend has learned it)."""
+
+    async def start(self) -> None:
+        """Begin loading/connecting; never blocks on the model tier being up."""
+
+    async def predict(
+        self, texts: list[str], *, timeout_s: float | None = None, background: bool = False
+    ) -> list[Prediction]:
+        """One prediction per text, in order. Raises :class:`InferenceUnavailable` only.
+
+        ``background``: no caller is waiting (the worker); such texts yield to on-demand ones.
+        """
+
+    async def close(self) -> None: ...

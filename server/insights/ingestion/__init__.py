@@ -1,0 +1,1 @@
+"""Ingestion: validation, enrichment and the transactional store of customer interaction events."""

@@ -1,0 +1,149 @@
+"""GDPR (seed: data portability and the right to erasure). Every call is audited.
+
+Export returns everything stored about one customer: the customer record, every interaction (with
+content, metadata and sentiment) and every behaviour pattern. Erasure deletes all of it and the
+idempotency keys that point at their interactions in one transaction (audited in the same
+transaction), then removes the customer's entries from the organization's event stream and from
+Redis caches.
+
+Cache convention (for every component that caches tenant data in Redis): keys start with
+``cache:{organization_id}:``; entries about one customer contain the customer's UUID in the key,
+and aggregates are keyed under the generation number ``cache:{organization_id}:generation``, which
+erasure increments. So erasure deletes the former and orphans the latter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import redis.asyncio as aioredis
+from psycopg.rows import DictRow, tuple_row
+
+from insights.audit import AuditLog
+from insights.cache import RedisClient, RedisUnavailable
+from insights.context import CallContext
+from insights.db.pool import Conn, Database
+from insights.errors import NotFoundError, ValidationError
+from insights.events import EventBus
+from insights.ingestion.service import INTERACTION_COLUMNS
+from insights.logging import get_logger
+
+log = get_logger(__name__)
+
+
+def cache_prefix(organization_id: UUID) -> str:
+    return f"cache:{organization_id}:"
+
+
+def cache_generation_key(organization_id: UUID) -> str:
+    return f"cache:{organization_id}:generation"
+
+
+@dataclass(frozen=True)
+class CustomerExport:
+    customer: DictRow
+    interactions: list[DictRow]
+    patterns: list[DictRow]
+
+
+@dataclass(frozen=True)
+class Erasure:
+    customer_id: UUID
+    interactions_deleted: int
+    patterns_deleted: int
+    keys_deleted: int
+    events_deleted: int
+    caches_purged: bool
+
+
+async def resolve_customer(conn: Conn, ref: str, *, for_update: bool = False) -> DictRow:
+    """A customer by our UUID or by the organization's own id (within the transaction's tenant)."""
+    ref = ref.strip()
+    if not ref:
+        raise ValidationError.single("id", "is required")
+    lock = " FOR UPDATE" if for_update else ""
+    row = None
+    try:
+        cur = await conn.execute(f"SELECT * FROM customers WHERE id = %s{lock}", (UUID(ref),))
+        row = await cur.fetchone()
+    except ValueError:
+        pass
+    if row is None:
+        cur = await conn.execute(f"SELECT * FROM customers WHERE external_id = %s{lock}", (ref,))
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFoundError("Customer not found")
+    return row
+
+
+class PrivacyService:
+    def __init__(self, db: Database, redis: RedisClient, events: EventBus, audit: AuditLog) -> None:
+        self._db = db
+        self._redis = redis
+        self._events = events
+        self._audit = audit
+
+    async def export_customer(self, ctx: CallContext, ref: str) -> CustomerExport:
+        organization_id = ctx.require_principal().organization_id
+        async with self._db.tenant_tx(organization_id) as conn:
+            customer = await resolve_customer(conn, ref)
+            cur = await conn.execute(
+                f"SELECT {INTERACTION_COLUMNS} FROM customer_interactions i JOIN customers c ON c.id = i.customer_id"
+                " WHERE i.customer_id = %s ORDER BY i.timestamp, i.id",
+                (customer["id"],),
+            )
+            interactions = await cur.fetchall()
+            cur = await conn.execute(
+                "SELECT * FROM behavior_patterns WHERE customer_id = %s ORDER BY detected_at, id", (customer["id"],)
+            )
+            patterns = await cur.fetchall()
+            await self._audit.record(
+                ctx, "customer.exported", conn=conn, resource_type="customer", resource_id=customer["id"],
+                details={"interactions": len(interactions), "patterns": len(patterns)},
+            )
+        return CustomerExport(customer, interactions, patterns)
+
+    async def erase_customer(self, ctx: CallContext, ref: str) -> Erasure:
+        organization_id = ctx.require_principal().organization_id
+        async with self._db.tenant_tx(organization_id) as conn:
+            # Locking the customer first makes a concurrent ingestion for them wait, then recreate
+            # them afresh instead of writing into what is being erased.
+            customer = await resolve_customer(conn, ref, for_update=True)
+            customer_id: UUID = customer["id"]
+            async with conn.cursor(row_factory=tuple_row) as cur:
+                await cur.execute("DELETE FROM customer_interactions WHERE customer_id = %s RETURNING id",
+                                  (customer_id,))
+                erased_ids = [row[0] for row in await cur.fetchall()]
+            keys = await conn.execute(
+                "DELETE FROM ingest_idempotency WHERE organization_id = %s AND interaction_id = ANY(%s)",
+                (organization_id, erased_ids),
+            )
+            patterns = await conn.execute("DELETE FROM behavior_patterns WHERE customer_id = %s", (customer_id,))
+            await conn.execute("DELETE FROM customers WHERE id = %s", (customer_id,))
+            counts: dict[str, Any] = {
+                "interactions": len(erased_ids), "patterns": patterns.rowcount, "idempotencyKeys": keys.rowcount,
+            }
+            await self._audit.record(
+                ctx, "customer.erased", conn=conn, resource_type="customer", resource_id=customer_id, details=counts
+            )
+        events_deleted, purged = await self._purge_redis(organization_id, customer_id)
+        return Erasure(customer_id, len(erased_ids), patterns.rowcount, keys.rowcount, events_deleted, purged)
+
+    async def _purge_redis(self, organization_id: UUID, customer_id: UUID) -> tuple[int, bool]:
+        """Best effort after the commit: the database no longer has the customer either way."""
+
+        async def purge(client: aioredis.Redis) -> None:
+            doomed = [key async for key in client.scan_iter(match=f"{cache_prefix(organization_id)}*{customer_id}*")]
+            if doomed:
+                await client.delete(*doomed)
+            await client.incr(cache_generation_key(organization_id))
+
+        try:
+            events = await self._events.forget(organization_id, customer_id=str(customer_id))
+            await self._redis.run(purge)
+        except RedisUnavailable:
+            log.warning("privacy.cache_purge_skipped", customer_id=str(customer_id))
+            return 0, False
+        return events, True

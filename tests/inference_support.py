@@ -1,0 +1,125 @@
+"""Helpers for the inference, analysis and worker tests: the model repository, a local Triton, orgs.
+
+The model under test is ``model_repository/sentiment`` (the committed artefact), or the repository
+named by ``TEST_MODEL_REPOSITORY``. Without a ``<version>/model.onnx`` there the model tests skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import psycopg
+import pytest
+from psycopg import sql
+
+from insights.inference.repository import ModelFiles
+from insights.settings import Settings
+from tests.support import REPO_ROOT, Stack, bearer, register
+
+MODEL_REPOSITORY = Path(os.environ.get("TEST_MODEL_REPOSITORY", REPO_ROOT / "model_repository"))
+MODEL_FILES = ModelFiles.in_repository(MODEL_REPOSITORY)
+
+requires_model = pytest.mark.skipif(
+    MODEL_FILES.latest_version() is None, reason=f"no sentiment/<version>/model.onnx under {MODEL_REPOSITORY}"
+)
+
+#: Texts both backends must agree on: tweets, reviews, edge cases of normalization and Unicode.
+AGREEMENT_TEXTS = [
+    "I love this airline, the crew was amazing!",
+    "@united worst flight ever, lost my bag and nobody cares",
+    "Flight 123 departs at 5pm from gate B12.",
+    "meh",
+    "ok",
+    "The battery life is fantastic but the screen scratches far too easily.",
+    "Not bad at all. Not great either.",
+    "Customer service hung up on me twice. Never again. #fail http://t.co/abc123",
+    "Thanks @delta for the upgrade!!! 😍😍",
+    "Das Essen war kalt und der Kellner unhöflich.",
+    "この製品は素晴らしいです",
+    "😡😡😡",
+    "!!!???",
+    "a",
+    "The hotel room was clean, spacious and quiet; breakfast was average and the staff were friendly. "
+    "Parking was expensive and the wifi dropped every few minutes, which made working impossible. " * 8,
+    "x" * 1500,
+    "Great product, terrible support. " * 60,
+    "\u200b zero width and\ttabs\nand newlines  ",
+    "I waited 45 minutes on hold and then the call dropped.",
+    "Absolutely flawless experience from booking to landing.",
+]
+
+
+def inference_settings(database_url: str, redis_url: str, **overrides: Any) -> Settings:
+    """Settings for in-process components (the same variables a server would read)."""
+    return Settings(
+        DATABASE_URL=database_url, REDIS_URL=redis_url, model_repository=MODEL_REPOSITORY, **overrides
+    )
+
+
+def create_database(admin_url: str) -> str:
+    name = f"insights_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return name
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@dataclass
+class AnalystOrg:
+    """An organization with an API key allowed to ingest and analyse (6000 calls/min: no 429s)."""
+
+    id: str
+    admin_token: str
+    api_key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"x-api-key": self.api_key}
+
+
+def new_analyst_org(stack: Stack) -> AnalystOrg:
+    with stack.client() as http:
+        admin = register(http, org="Analysis")
+        created = http.post(
+            "/api/api-keys", headers=bearer(admin["accessToken"]),
+            json={"name": "analysis tests", "permissions": ["data:ingest", "analysis:run", "insights:read"]},
+        )
+        assert created.status_code == 200, created.text
+        return AnalystOrg(admin["user"]["organizationId"], admin["accessToken"], created.json()["secret"])
+
+
+def analyze(http: httpx.Client, org: AnalystOrg, text: str) -> httpx.Response:
+    # Percent-encoded by hand: the transcoder reads "+" literally, not as a space.
+    return http.get(f"/api/insights/sentiment?text={quote(text, safe='')}", headers=org.headers)
+
+
+def assert_property_4(result: dict[str, Any]) -> None:
+    """Seed property 4: scores in [0, 1], summing to 1 within 0.01, confidence = the top score."""
+    scores = [float(result["scores"].get(k, 0.0)) for k in ("negative", "neutral", "positive")]
+    assert all(0.0 <= s <= 1.0 for s in scores), result
+    assert abs(sum(scores) - 1.0) < 0.01, result
+    assert float(result["confidence"]) == pytest.approx(max(scores), abs=1e-9), result
+    assert result["sentiment"] == ("negative", "neutral", "positive")[scores.index(max(scores))], result
+
+
+async def eventually(condition: Callable[[], Awaitable[bool]], timeout_s: float, what: str) -> None:
+    """``wait_until`` for async conditions: polls state, never sleeps as a substitute for it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await condition():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
