@@ -11,6 +11,7 @@ import ipaddress
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -109,30 +110,17 @@ class Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # not 
 
     def _unary(self, behavior: Any, method: str, rule: AccessRule) -> Any:
         async def wrapper(request: Any, context: Context) -> Any:
-            started = time.perf_counter()
-            code = grpc.StatusCode.OK
-            try:
+            async with self._boundary(method, context):
                 headers = await self._admit(method, rule, context)
                 response = await behavior(request, context)
                 await context.send_initial_metadata(headers)
                 return response
-            except Exception as exc:
-                failure = self._failure(exc, method)
-                if failure is None:
-                    raise
-                code = failure.code
-                await context.abort(failure.code, failure.message, tuple(failure.trailing_metadata))
-            finally:
-                self._observe(method, code, started)
-                structlog.contextvars.clear_contextvars()
 
         return wrapper
 
     def _stream(self, behavior: Any, method: str, rule: AccessRule) -> Any:
         async def wrapper(request: Any, context: Context) -> AsyncIterator[Any]:
-            started = time.perf_counter()
-            code = grpc.StatusCode.OK
-            try:
+            async with self._boundary(method, context):
                 headers: Metadata | None = await self._admit(method, rule, context)
                 async for response in behavior(request, context):
                     # Headers go out with the first message: a stream that fails before it is then a
@@ -141,17 +129,25 @@ class Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # not 
                         await context.send_initial_metadata(headers)
                         headers = None
                     yield response
-            except Exception as exc:
-                failure = self._failure(exc, method)
-                if failure is None:
-                    raise
-                code = failure.code
-                await context.abort(failure.code, failure.message, tuple(failure.trailing_metadata))
-            finally:
-                self._observe(method, code, started)
-                structlog.contextvars.clear_contextvars()
 
         return wrapper
+
+    @asynccontextmanager
+    async def _boundary(self, method: str, context: Context) -> AsyncIterator[None]:
+        """Around every call: any exception becomes its status (once, here); latency is recorded."""
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            yield
+        except Exception as exc:
+            failure = self._failure(exc, method)
+            if failure is None:
+                raise
+            code = failure.code
+            await context.abort(failure.code, failure.message, tuple(failure.trailing_metadata))
+        finally:
+            self._observe(method, code, started)
+            structlog.contextvars.clear_contextvars()
 
     def _failure(self, exc: Exception, method: str) -> RpcFailure | None:
         """The status for an exception, or None for one that is already a gRPC status (abort)."""
