@@ -47,7 +47,11 @@ def redis_url() -> str:
 
 @pytest.fixture(scope="session")
 def stack(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = Stack(database_url, redis_url, Path(tmp_path_factory.mktemp("stack"))).start()
+    # The analysis worker is off here so that tests can see rows while they are still pending;
+    # tests/test_worker.py runs it explicitly.
+    running = Stack(
+        database_url, redis_url, Path(tmp_path_factory.mktemp("stack")), extra_env={"INSIGHTS_WORKER_ENABLED": "false"}
+    ).start()
     yield running
     running.stop()
 

@@ -82,17 +82,16 @@ def batch_response(results: list[ItemResult]) -> ingestion_pb2.BatchIngestRespon
 
 
 def _sentiment(value: Any, confidence: Any) -> common_pb2.Sentiment | None:
+    """The worker stores ``{"label", "negative", "neutral", "positive", "model"}``; confidence is its own column."""
     if not isinstance(value, dict):
         return None
-    raw_scores = value.get("scores")
-    scores: dict[str, Any] = raw_scores if isinstance(raw_scores, dict) else {}
     return common_pb2.Sentiment(
         label=str(value.get("label", "")),
         scores=common_pb2.SentimentScores(
-            negative=float(scores.get("negative", 0)), neutral=float(scores.get("neutral", 0)),
-            positive=float(scores.get("positive", 0)),
+            negative=float(value.get("negative", 0)), neutral=float(value.get("neutral", 0)),
+            positive=float(value.get("positive", 0)),
         ),
-        confidence=float(value.get("confidence", confidence or 0)),
+        confidence=float(confidence or 0),
         model=str(value.get("model", "")),
     )
 
