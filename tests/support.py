@@ -77,6 +77,7 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)
     grpc_port: int = field(default_factory=free_port)
     gateway_port: int = field(default_factory=free_port)
+    metrics_port: int = field(default_factory=free_port)
     server: subprocess.Popen[bytes] | None = None
     envoy: subprocess.Popen[bytes] | None = None
 
@@ -94,7 +95,7 @@ class Stack:
             DATABASE_URL=self.database_url,
             REDIS_URL=self.redis_url,
             INSIGHTS_GRPC_PORT=str(self.grpc_port),
-            INSIGHTS_METRICS_PORT="0",
+            INSIGHTS_METRICS_PORT=str(self.metrics_port),
             INSIGHTS_JWT_SECRET=JWT_SECRET,
             INSIGHTS_LOG_LEVEL="INFO",
             **self.extra_env,

@@ -143,3 +143,14 @@ def test_browser_preflight_is_answered_with_cors_headers(stack: Stack) -> None:
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == "http://localhost:5173"
     assert "grpc-status" in response.headers["access-control-expose-headers"]
+
+
+def test_prometheus_metrics_count_calls_per_method_and_code(stack: Stack) -> None:
+    with stack.client() as http:
+        http.get("/api/auth/me")  # 401
+        register_response = http.post("/api/auth/register", json={"email": "bad"})  # 400
+        assert register_response.status_code == 400
+    metrics = httpx.get(f"http://127.0.0.1:{stack.metrics_port}/metrics").text
+    get_me, register = "/insights.v1.AuthService/GetMe", "/insights.v1.AuthService/Register"
+    assert f'insights_rpc_duration_seconds_count{{code="UNAUTHENTICATED",method="{get_me}"}}' in metrics
+    assert f'insights_rpc_errors_total{{code="INVALID_ARGUMENT",method="{register}"}}' in metrics
