@@ -21,6 +21,7 @@ from tokenizers import Tokenizer
 from torch import nn
 from transformers import AutoConfig, AutoModel
 
+from insights.inference.repository import TextEncoder
 from insights.text import MAX_TOKENS
 from insights.training import LABELS
 
@@ -43,15 +44,8 @@ def encode(tok: Tokenizer, texts: list[str]) -> list[list[int]]:
     return [enc.ids for enc in tok.encode_batch(texts)]
 
 
-def pad_batch(ids: list[list[int]]) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
-    """Right-pad to the longest sequence of the batch; [PAD] is id 0 in this vocabulary."""
-    width = max(len(x) for x in ids)
-    input_ids = np.zeros((len(ids), width), dtype=np.int64)
-    mask = np.zeros((len(ids), width), dtype=np.int64)
-    for row, seq in enumerate(ids):
-        input_ids[row, : len(seq)] = seq
-        mask[row, : len(seq)] = 1
-    return input_ids, mask
+# Training pads exactly as the server does: one implementation, so the two cannot drift.
+pad_batch = TextEncoder.pad
 
 
 class SentimentClassifier(nn.Module):
