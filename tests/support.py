@@ -203,6 +203,25 @@ def field_violations(response: httpx.Response) -> dict[str, str]:
 # --- gRPC-Web framing (what a browser's grpc-web client sends) ---------------------------------
 
 
+GRPC_WEB_HEADERS = {"content-type": "application/grpc-web+proto", "x-grpc-web": "1", "x-user-agent": "grpc-web-test"}
+TRAILER_FLAG = 0x80
+
+
+def grpc_web_body(request: Message) -> bytes:
+    """One uncompressed gRPC-Web data frame: flag byte, big-endian length, message."""
+    payload = request.SerializeToString()
+    return b"\x00" + struct.pack(">I", len(payload)) + payload
+
+
+def split_grpc_web_frames(buffer: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
+    """The complete (flag, frame) pairs at the start of ``buffer``, and the incomplete rest."""
+    frames: list[tuple[int, bytes]] = []
+    while len(buffer) >= 5 and len(buffer) >= 5 + (length := struct.unpack(">I", buffer[1:5])[0]):
+        frames.append((buffer[0], buffer[5 : 5 + length]))
+        buffer = buffer[5 + length :]
+    return frames, buffer
+
+
 def grpc_web_call(
     client: httpx.Client,
     method: str,
@@ -210,28 +229,15 @@ def grpc_web_call(
     response_type: type[Message],
     headers: dict[str, str] | None = None,
 ) -> tuple[Message | None, dict[str, str]]:
-    payload = request.SerializeToString()
-    body = b"\x00" + struct.pack(">I", len(payload)) + payload
-    response = client.post(
-        method,
-        content=body,
-        headers={
-            "content-type": "application/grpc-web+proto",
-            "x-grpc-web": "1",
-            "x-user-agent": "grpc-web-test",
-            **(headers or {}),
-        },
-    )
+    response = client.post(method, content=grpc_web_body(request), headers={**GRPC_WEB_HEADERS, **(headers or {})})
     assert response.status_code == 200, response.text
     message: Message | None = None
     trailers: dict[str, str] = {
         k.lower(): v for k, v in response.headers.items() if k.lower().startswith("grpc-")
     }
-    data = response.content
-    while data:
-        flag, length = data[0], struct.unpack(">I", data[1:5])[0]
-        frame, data = data[5 : 5 + length], data[5 + length :]
-        if flag & 0x80:
+    frames, _ = split_grpc_web_frames(response.content)
+    for flag, frame in frames:
+        if flag & TRAILER_FLAG:
             for line in frame.decode().split("\r\n"):
                 if ":" in line:
                     key, value = line.split(":", 1)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import queue
-import struct
 import threading
 import time
 import uuid
@@ -22,7 +21,16 @@ import redis
 from insights.events import parse_event_id
 from insights.v1 import stream_pb2, stream_pb2_grpc
 from tests.ingest_support import Org, batch, event, ingest, new_org
-from tests.support import Stack, field_violations, iter_ndjson, wait_until
+from tests.support import (
+    GRPC_WEB_HEADERS,
+    TRAILER_FLAG,
+    Stack,
+    field_violations,
+    grpc_web_body,
+    iter_ndjson,
+    split_grpc_web_frames,
+    wait_until,
+)
 
 REPLAY_MAX = 20
 
@@ -152,22 +160,19 @@ def grpc_web_subscriber(stack: Stack, org: Org) -> Subscriber:
     """What a browser does: gRPC-Web framing over HTTP/1.1, through Envoy."""
     client = stack.client()
     stop = threading.Event()
-    payload = stream_pb2.SubscribeRequest().SerializeToString()
 
     def read(emit: Callable[[dict[str, Any]], None]) -> None:
-        headers = {"content-type": "application/grpc-web+proto", "x-grpc-web": "1", **org.headers}
-        body = b"\x00" + struct.pack(">I", len(payload)) + payload
-        with client.stream("POST", "/insights.v1.StreamService/Subscribe", content=body, headers=headers,
+        with client.stream("POST", "/insights.v1.StreamService/Subscribe",
+                           content=grpc_web_body(stream_pb2.SubscribeRequest()),
+                           headers={**GRPC_WEB_HEADERS, **org.headers},
                            timeout=httpx.Timeout(30, read=None)) as response:
             assert response.status_code == 200
             buffer = b""
             try:
                 for chunk in response.iter_bytes():
-                    buffer += chunk
-                    while len(buffer) >= 5 and len(buffer) >= 5 + struct.unpack(">I", buffer[1:5])[0]:
-                        length = struct.unpack(">I", buffer[1:5])[0]
-                        flag, frame, buffer = buffer[0], buffer[5:5 + length], buffer[5 + length:]
-                        if not flag & 0x80:  # a message, not the trailers
+                    frames, buffer = split_grpc_web_frames(buffer + chunk)
+                    for flag, frame in frames:
+                        if not flag & TRAILER_FLAG:  # a message, not the trailers
                             message = stream_pb2.Event.FromString(frame)
                             emit({"id": message.id, "type": message.type, "interactionId": message.interaction_id})
                     if stop.is_set():
