@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -35,6 +34,7 @@ from pydantic import AliasChoices
 
 from insights.gateway import GatewayConfig, envoy_binary, start, validate, write_config
 from insights.settings import Settings
+from tests.support import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -295,13 +295,6 @@ def dockerignore_includes(patterns: list[str], path: str) -> bool:
 def dockerignore(name: str) -> list[str]:
     lines = (DOCKER / f"{name}.dockerignore").read_text().splitlines()
     return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def hadolint_binary() -> str | None:
