@@ -11,6 +11,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,6 +22,7 @@ from insights.context import CallContext
 from insights.errors import ValidationError
 from insights.inference.breaker import BreakerState, CircuitBreaker
 from insights.inference.embedded import EmbeddedBackend
+from insights.inference.long_text import WINDOW_CHARS, LongTextBackend, combine, split_windows
 from insights.inference.repository import TextEncoder, plan_buckets
 from insights.inference.types import InferenceUnavailable, Prediction
 from insights.text import MAX_TEXT_CHARS, MAX_TOKENS
@@ -92,6 +94,26 @@ def test_tokenizer_truncates_and_pads() -> None:
     assert mask[0].sum() == len(short.ids) and ids[0, len(short.ids):].sum() == 0
 
 
+def test_short_text_is_one_window_and_long_text_splits_at_sentence_ends() -> None:
+    assert split_windows("  Great   flight, thanks @delta! ") == ["Great flight, thanks @user!"]
+    review = ("The film opens in a small town in 1950. " * 3 + "The acting is wonderful and I loved every minute. "
+              + "A" * 200 + ". The end.")
+    windows = split_windows(review)
+    assert " ".join(windows) == review.strip()
+    assert all(len(w) <= WINDOW_CHARS or " " not in w for w in windows), windows
+    # Three plot sentences packed together, the verdict, the over-long run alone, then "The end.".
+    assert len(windows) == 4
+
+
+def test_combining_lets_opinionated_windows_decide() -> None:
+    neutral, positive = [0.1, 0.8, 0.1], [0.05, 0.1, 0.85]
+    one = np.array([neutral])
+    assert combine(one).tolist() == neutral  # one window: the model's own scores
+    mixed = combine(np.array([neutral, neutral, neutral, positive]))
+    assert mixed.argmax() == 2 and mixed.sum() == pytest.approx(1.0)
+    assert combine(np.array([neutral, neutral])).argmax() == 1  # nothing opinionated stays neutral
+
+
 # --- the embedded backend ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -149,13 +171,34 @@ async def test_embedded_without_model_is_unavailable(tmp_path: object) -> None:
     await backend.close()
 
 
+async def test_long_review_is_scored_by_its_verdict_not_its_plot_summary(embedded: EmbeddedBackend) -> None:
+    plot = ("The story follows a retired teacher who moves to a coastal town. She meets her neighbours. "
+            "The second half takes place during the winter festival. ") * 3
+    verdicts = {"positive": "I absolutely loved it, wonderful acting and a beautiful ending.",
+                "negative": "It was awful, boring and a complete waste of money."}
+    windowed = LongTextBackend(embedded)
+    for label, verdict in verdicts.items():
+        review = plot + verdict
+        assert len(split_windows(review)) > 1
+        (prediction,) = await windowed.predict([review], timeout_s=60)
+        check_property_4(prediction)
+        assert prediction.label == label, prediction.scores
+        assert prediction.model == "sentiment" and not prediction.truncated
+    # Short texts pass through untouched, in order, next to long ones.
+    texts = [AGREEMENT_TEXTS[0], plot + verdicts["negative"], AGREEMENT_TEXTS[1], "x" * 1500]
+    both = await windowed.predict(texts, timeout_s=60)
+    plain = await embedded.predict([texts[0], texts[2]], timeout_s=60)
+    assert [both[0].scores, both[2].scores] == [p.scores for p in plain]
+    assert both[3].truncated
+
+
 # --- the analysis service: property 4 on arbitrary text, validation, cache ----------------------
 
 @pytest.fixture(scope="module")
 async def service(embedded: EmbeddedBackend, database_url: str, redis_url: str) -> AsyncIterator[AnalysisService]:
     settings = inference_settings(database_url, redis_url, inference_timeout_s=30.0)
     redis = RedisClient(settings)
-    yield AnalysisService(settings, embedded, redis)
+    yield AnalysisService(settings, LongTextBackend(embedded), redis)
     await redis.close()
 
 

@@ -7,6 +7,7 @@ and every interaction stored meanwhile is scored by the model once Triton is bac
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -15,8 +16,9 @@ import pytest
 
 from insights.inference.embedded import EmbeddedBackend
 from insights.inference.local_triton import LocalTriton
+from insights.inference.long_text import LongTextBackend
 from insights.inference.triton import TritonBackend
-from insights.inference.types import InferenceUnavailable
+from insights.inference.types import InferenceUnavailable, SentimentBackend
 from tests.conftest import ADMIN_URL
 from tests.inference_support import (
     AGREEMENT_TEXTS,
@@ -60,9 +62,13 @@ async def backends(triton: LocalTriton) -> AsyncIterator[tuple[TritonBackend, Em
 
 async def test_triton_and_embedded_agree_on_every_test_text(backends: tuple[TritonBackend, EmbeddedBackend]) -> None:
     remote, local = backends
-    for texts in (AGREEMENT_TEXTS, *([t] for t in AGREEMENT_TEXTS)):
-        via_triton = await remote.predict(texts, timeout_s=60)
-        in_process = await local.predict(texts, timeout_s=60)
+    # Raw model answers, and the served path that scores long texts window by window.
+    pairs: list[tuple[SentimentBackend, SentimentBackend]] = [
+        (remote, local), (LongTextBackend(remote), LongTextBackend(local))]
+    for (triton_side, embedded_side), texts in itertools.product(
+            pairs, (AGREEMENT_TEXTS, *([t] for t in AGREEMENT_TEXTS))):
+        via_triton = await triton_side.predict(texts, timeout_s=60)
+        in_process = await embedded_side.predict(texts, timeout_s=60)
         for text, a, b in zip(texts, via_triton, in_process, strict=True):
             assert a.label == b.label, text
             assert a.model_version == b.model_version == MODEL_FILES.latest_version()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import queue
+import signal
 import threading
 import time
 import uuid
@@ -129,18 +130,22 @@ def grpc_subscriber(target: str, org: Org, **request: Any) -> Subscriber:
 
 
 def rest_subscriber(stack: Stack, org: Org, params: dict[str, Any] | None = None,
-                    headers: dict[str, str] | None = None) -> Subscriber:
+                    headers: dict[str, str] | None = None, *, sse: bool = False) -> Subscriber:
+    """``GET /api/stream`` through Envoy: NDJSON, or Server-Sent Events when ``sse`` (as EventSource asks)."""
     client = stack.client()
     stop = threading.Event()
+    headers = {**org.headers, **(headers or {}), **({"accept": "text/event-stream"} if sse else {})}
 
     def read(emit: Callable[[dict[str, Any]], None]) -> None:
-        with client.stream("GET", "/api/stream", params=params, headers={**org.headers, **(headers or {})},
+        with client.stream("GET", "/api/stream", params=params, headers=headers,
                            timeout=httpx.Timeout(30, read=None)) as response:
             assert response.status_code == 200, response.read()
+            expected_type = "text/event-stream" if sse else "application/json"
+            assert response.headers["content-type"].startswith(expected_type)
             try:
-                for line in iter_ndjson(response):
-                    # Envoy's NDJSON: one JSON object per line (the message itself).
-                    emit(line.get("result", line))
+                for message in (iter_sse_data(response) if sse else iter_ndjson(response)):
+                    # One JSON object per line (NDJSON) or per "data:" field (SSE): the message itself.
+                    emit(message.get("result", message))
                     if stop.is_set():
                         return
             except httpx.HTTPError:
@@ -154,6 +159,12 @@ def rest_subscriber(stack: Stack, org: Org, params: dict[str, Any] | None = None
     subscriber = Subscriber(read, cancel)
     subscriber.wait_subscribed()
     return subscriber
+
+
+def iter_sse_data(response: httpx.Response) -> Iterator[dict[str, Any]]:
+    for line in response.iter_lines():
+        if line.startswith("data:"):
+            yield json.loads(line[len("data:"):])
 
 
 def grpc_web_subscriber(stack: Stack, org: Org) -> Subscriber:
@@ -283,17 +294,19 @@ def test_resume_after_reconnect_replays_what_was_missed(stack: Stack, second: St
     missed = _ingest_batch(stack, org_a, [event() for _ in range(4)])
     # Reconnect over REST with the standard header, and over gRPC with the field: the same replay.
     resumed_rest = rest_subscriber(stack, org_a, headers={"last-event-id": last_id})
+    # What a browser's EventSource sends on reconnect: the header, asking for text/event-stream.
+    resumed_sse = rest_subscriber(stack, org_a, headers={"last-event-id": last_id}, sse=True)
     resumed = grpc_subscriber(second.grpc_target, org_a, last_event_id=last_id)
     try:
         live = _ingest_batch(stack, org_a, [event()])
-        for subscriber in (resumed, resumed_rest):
+        for subscriber in (resumed, resumed_rest, resumed_sse):
             subscriber.wait(lambda s: len(s.interaction_ids()) >= 5, "the replay and the live event")
             assert subscriber.interaction_ids() == missed + live
             assert not set(seen) & set(subscriber.interaction_ids())
             assert not subscriber.of_type("resync")
     finally:
-        resumed.close()
-        resumed_rest.close()
+        for subscriber in (resumed, resumed_rest, resumed_sse):
+            subscriber.close()
 
 
 def test_resume_from_too_far_back_gets_resync(stack: Stack, second: Stack) -> None:
@@ -373,3 +386,27 @@ def test_slow_subscriber_is_dropped_without_slowing_others(second: Stack, org_a:
         slow_call.cancel()
         slow_channel.close()
         client.xtrim(f"events:{org_a.id}", maxlen=0)
+
+
+def test_shutdown_ends_live_streams_so_clients_reconnect(database_url: str, redis_url: str, tmp_path: Path) -> None:
+    """SIGTERM: live subscribers get UNAVAILABLE at once (reconnect elsewhere with their last id) rather than
+    holding the server for its whole shutdown grace period."""
+    stack = Stack(database_url, redis_url, tmp_path, extra_env={"INSIGHTS_SHUTDOWN_GRACE_S": "600"}).start()
+    try:
+        org = new_org(stack, "Shutdown")
+        with grpc.insecure_channel(f"127.0.0.1:{stack.grpc_port}") as channel:
+            call = stream_pb2_grpc.StreamServiceStub(channel).Subscribe(stream_pb2.SubscribeRequest(),
+                                                                      metadata=org.metadata)
+            assert next(call).payload.fields["subscribed"].bool_value
+            assert stack.server is not None
+            stack.server.send_signal(signal.SIGTERM)
+            with pytest.raises(grpc.RpcError) as ended:
+                for _ in call:
+                    pass
+        assert ended.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "reconnect with lastEventId" in (ended.value.details() or "")
+        # Far below the 600 s grace: nothing else was holding the shutdown.
+        assert stack.server.wait(timeout=120) == 0, stack.server_log()[-2000:]
+        assert "server.stopped" in stack.server_log()
+    finally:
+        stack.stop()

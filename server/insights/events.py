@@ -187,6 +187,7 @@ class Subscription:
         """Id of the last event filtered out: heartbeats move the position past it."""
         self._quiet = False
         self._heartbeat_due = False
+        self._ending = False
 
     @property
     def position(self) -> str:
@@ -222,6 +223,11 @@ class Subscription:
             self._wake.set()
         self._quiet = True
 
+    def end(self) -> None:
+        """The instance is shutting down: the iteration stops with ``UnavailableError`` at once."""
+        self._ending = True
+        self._wake.set()
+
     def set_replay(self, events: list[Event]) -> None:
         self._replay = events
 
@@ -239,6 +245,10 @@ class Subscription:
         while True:
             if self.overflowed:
                 raise SubscriberTooSlow("subscriber too slow")
+            if self._ending:
+                # Instead of holding the shutdown for its whole grace period: the client reconnects
+                # (to another instance) with its last event id and misses nothing.
+                raise UnavailableError("Server is shutting down; reconnect with lastEventId", retry_after_s=1)
             if self._buffer:
                 event = self._buffer.popleft()
                 # Live events that the replay already delivered are skipped (the replay raced them).
@@ -524,6 +534,12 @@ class EventBus:
             reader.cancel()
             del self._readers[organization_id]
 
+    def end_subscriptions(self) -> None:
+        """Ends every live subscription of this instance (shutdown: before the server stops)."""
+        for reader in self._readers.values():
+            for subscription in reader.subscribers:
+                subscription.end()
+
     async def close(self) -> None:
         if self._pending:
             _, late = await asyncio.wait(set(self._pending), timeout=5)
@@ -531,6 +547,7 @@ class EventBus:
                 task.cancel()
         for reader in self._readers.values():
             reader.cancel()
+        await asyncio.gather(*(t for r in self._readers.values() for t in (r.task, r.ticker)), return_exceptions=True)
         self._readers.clear()
         await self.reader_client.aclose()
         await self._client.aclose()

@@ -1,9 +1,11 @@
-"""Which backend runs: Triton when ``TRITON_URL`` is set, else ONNX Runtime in process."""
+"""Which backend runs: Triton when ``TRITON_URL`` is set, else ONNX Runtime in process; either way
+behind the long-text window rule."""
 
 from __future__ import annotations
 
 from insights.inference.breaker import CircuitBreaker
 from insights.inference.embedded import EmbeddedBackend
+from insights.inference.long_text import LongTextBackend
 from insights.inference.repository import ModelFiles
 from insights.inference.triton import TritonBackend
 from insights.inference.types import SentimentBackend
@@ -11,6 +13,10 @@ from insights.settings import Settings
 
 
 def build_backend(settings: Settings) -> SentimentBackend:
+    return LongTextBackend(_model_tier(settings))
+
+
+def _model_tier(settings: Settings) -> SentimentBackend:
     files = ModelFiles.in_repository(settings.model_repository, settings.triton_model_name)
     if settings.triton_url:
         return TritonBackend(

@@ -77,13 +77,7 @@ def run_bench(work_dir: Path, repo_dir: Path, n_single: int = 256, n_batched: in
             out: npt.NDArray[Any] = model(torch.from_numpy(input_ids), torch.from_numpy(mask)).numpy()
             return out
 
-    def onnx(engine: OnnxSentiment) -> RunFn:
-        def run(input_ids: npt.NDArray[Any], mask: npt.NDArray[Any]) -> npt.NDArray[Any]:
-            out: npt.NDArray[Any] = engine.session.run(["logits"], {"input_ids": input_ids, "attention_mask": mask})[0]
-            return out
-        return run
-
-    runners: dict[str, RunFn] = {name: onnx(e) for name, e in engines.items()}
+    runners: dict[str, RunFn] = {name: e.run_arrays for name, e in engines.items()}
     runners["PyTorch eager"] = eager
     results: dict[str, Any] = {
         "machine": f"{cpu_model()}, {os.cpu_count()} cores",
