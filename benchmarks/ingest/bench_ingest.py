@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import multiprocessing
 import os
@@ -213,6 +214,7 @@ async def _subscribe_and_measure(targets: list[str], api_key: str, count: int, e
 
     tasks = [asyncio.create_task(subscriber(n)) for n in range(count)]
     await asyncio.wait_for(all_subscribed.wait(), 300)
+    gc.freeze()  # as the server does after start-up: the streams' set-up is not re-scanned by every collection
     ready.put(True)
     await asyncio.wait(tasks, timeout=120)
     results.put(latencies)
@@ -268,7 +270,12 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=2, choices=(1, 2), help="server instances serving them")
     parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--clients", type=int, default=1,
+                        help="concurrent senders, the same for raw COPY (connections) and BatchIngest (calls)")
+    parser.add_argument("--parts", default="throughput,single,subscribers",
+                        help="comma-separated subset; results.json is written only when all three run")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
 
     name = f"insights_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
@@ -286,58 +293,64 @@ def main() -> None:
         org = new_org(stack, "Bench")
         direct = f"127.0.0.1:{stack.grpc_port}"
         say = lambda k, v: print(f"{k:<44} {v}", flush=True)  # noqa: E731
-        # Warm-up (connections, plans), not measured.
-        bench_batch_ingest(direct, org.api_key, make_rows(2_000, "warm"), 1_000, keyed=True)
-        # Interleaved rounds: the machine's load drifts (other processes), so every variant gets a share
-        # of each period; the rate of a variant is its events over its total time.
-        variants: dict[str, Callable[[list[dict[str, Any]]], float]] = {
-            "raw psycopg COPY (owner, no RLS)": lambda rows: bench_raw_copy(database_url, org.id, rows, args.batch),
-            "BatchIngest gRPC direct, batch key":
-                lambda rows: bench_batch_ingest(direct, org.api_key, rows, args.batch, keyed=True),
-            "BatchIngest gRPC direct, no keys":
-                lambda rows: bench_batch_ingest(direct, org.api_key, rows, args.batch, keyed=False),
-            "BatchIngest gRPC via Envoy, batch key":
-                lambda rows: bench_batch_ingest(stack.grpc_target, org.api_key, rows, args.batch, keyed=True),
-            "row-by-row INSERT + UPDATE (seed algorithm)":
-                lambda rows: bench_row_by_row(database_url, org.id, rows[: args.row_by_row // args.rounds]),
-        }
-        seconds = dict.fromkeys(variants, 0.0)
-        counted = dict.fromkeys(variants, 0)
-        for round_number in range(args.rounds):
-            for name, run in variants.items():
-                rows = make_rows(args.events // args.rounds, f"{name}-{round_number}")
-                n = min(len(rows), args.row_by_row // args.rounds) if name.startswith("row-by-row") else len(rows)
-                seconds[name] += n / run(rows)
-                counted[name] += n
-        rate = {name: counted[name] / seconds[name] for name in variants}
-        results["events_per_s"] = rate
-        for k, v in rate.items():
-            say(k, f"{v:>10,.0f} events/s")
-        copy_rate = rate["raw psycopg COPY (owner, no RLS)"]
-        results["ratio_batch_to_copy"] = {k: v / copy_rate for k, v in rate.items()}
-        for k, v in rate.items():
-            say(f"  ratio to raw COPY: {k}", f"{v / copy_rate:.2f}")
-        single = {
-            "through Envoy": bench_single(stack.grpc_target, org.api_key, make_rows(args.single, "f")),
-            "direct": bench_single(direct, org.api_key, make_rows(args.single, "g")),
-        }
-        results["single_ingest_ms"] = {k: {"p50": v[0], "p99": v[1]} for k, v in single.items()}
-        for k, (p50, p99) in single.items():
-            say(f"single Ingest {k}", f"p50 {p50:.1f} ms  p99 {p99:.1f} ms")
-        # A second instance on the same PostgreSQL and Redis: half the subscribers are served by it.
-        second = Stack(database_url, REDIS_URL, Path(tempfile.mkdtemp()), extra_env=stack.extra_env).start()
-        try:
-            targets = [direct, f"127.0.0.1:{second.grpc_port}"][: args.instances]
-            subs = bench_subscribers(targets, direct, org.api_key, args.subscribers, args.sub_events,
-                                     args.client_processes, args.sub_rate)
-        finally:
-            second.stop()
-        results["subscribers"] = {"count": args.subscribers, "instances": args.instances,
-                                  "client_processes": args.client_processes, "events_per_s": args.sub_rate, **subs}
-        say(f"commit -> {args.subscribers} subscribers", f"p50 {subs['p50_ms']:.1f} ms  p99 {subs['p99_ms']:.1f} ms"
-            f"  max {subs['max_ms']:.1f} ms  ({subs['deliveries']} deliveries)")
+        if "throughput" in parts:
+            # Warm-up (connections, plans), not measured.
+            bench_batch_ingest(direct, org.api_key, make_rows(2_000, "warm"), 1_000, keyed=True)
+            # Interleaved rounds: the machine's load drifts (other processes), so every variant gets a share
+            # of each period; the rate of a variant is its events over its total time.
+            variants: dict[str, Callable[[list[dict[str, Any]]], float]] = {
+                "raw psycopg COPY (owner, no RLS)":
+                    lambda rows: bench_raw_copy(database_url, org.id, rows, args.batch, args.clients),
+                "BatchIngest gRPC direct, batch key":
+                    lambda rows: bench_batch_ingest(direct, org.api_key, rows, args.batch, True, args.clients),
+                "BatchIngest gRPC direct, no keys":
+                    lambda rows: bench_batch_ingest(direct, org.api_key, rows, args.batch, False, args.clients),
+                "BatchIngest gRPC via Envoy, batch key":
+                    lambda rows: bench_batch_ingest(stack.grpc_target, org.api_key, rows, args.batch, True,
+                                                   args.clients),
+                "row-by-row INSERT + UPDATE (seed algorithm)":
+                    lambda rows: bench_row_by_row(database_url, org.id, rows[: args.row_by_row // args.rounds]),
+            }
+            seconds = dict.fromkeys(variants, 0.0)
+            counted = dict.fromkeys(variants, 0)
+            for round_number in range(args.rounds):
+                for name, run in variants.items():
+                    rows = make_rows(args.events // args.rounds, f"{name}-{round_number}")
+                    n = min(len(rows), args.row_by_row // args.rounds) if name.startswith("row-by-row") else len(rows)
+                    seconds[name] += n / run(rows)
+                    counted[name] += n
+            rate = {name: counted[name] / seconds[name] for name in variants}
+            results["events_per_s"] = rate
+            for k, v in rate.items():
+                say(k, f"{v:>10,.0f} events/s")
+            copy_rate = rate["raw psycopg COPY (owner, no RLS)"]
+            results["ratio_batch_to_copy"] = {k: v / copy_rate for k, v in rate.items()}
+            for k, v in rate.items():
+                say(f"  ratio to raw COPY: {k}", f"{v / copy_rate:.2f}")
+        if "single" in parts:
+            single = {
+                "through Envoy": bench_single(stack.grpc_target, org.api_key, make_rows(args.single, "f")),
+                "direct": bench_single(direct, org.api_key, make_rows(args.single, "g")),
+            }
+            results["single_ingest_ms"] = {k: {"p50": v[0], "p99": v[1]} for k, v in single.items()}
+            for k, (p50, p99) in single.items():
+                say(f"single Ingest {k}", f"p50 {p50:.1f} ms  p99 {p99:.1f} ms")
+        if "subscribers" in parts:
+            # A second instance on the same PostgreSQL and Redis: half the subscribers are served by it.
+            second = Stack(database_url, REDIS_URL, Path(tempfile.mkdtemp()), extra_env=stack.extra_env).start()
+            try:
+                targets = [direct, f"127.0.0.1:{second.grpc_port}"][: args.instances]
+                subs = bench_subscribers(targets, direct, org.api_key, args.subscribers, args.sub_events,
+                                         args.client_processes, args.sub_rate)
+            finally:
+                second.stop()
+            results["subscribers"] = {"count": args.subscribers, "instances": args.instances,
+                                      "client_processes": args.client_processes, "events_per_s": args.sub_rate, **subs}
+            say(f"commit -> {args.subscribers} subscribers", f"p50 {subs['p50_ms']:.1f} ms  p99 {subs['p99_ms']:.1f} ms"
+                f"  max {subs['max_ms']:.1f} ms  ({subs['deliveries']} deliveries)")
         results["machine"]["uptime_after"] = machine()["uptime"]
-        OUT.write_text(json.dumps(results, indent=2))
+        if parts >= {"throughput", "single", "subscribers"}:
+            OUT.write_text(json.dumps(results, indent=2))
         print(json.dumps(results["machine"]))
     finally:
         stack.stop()

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from insights.text import normalize_text
+from insights.training import MODEL_VERSION
 from insights.training.data import Splits, load_splits
 from insights.training.export import EXPORT_REPORT, TORCH_TEST_LOGITS
 from insights.training.metrics import scores
@@ -103,7 +104,7 @@ def evaluate_all(work_dir: Path, repo_dir: Path, splits: Splits | None = None) -
     val_texts = [e.text for e in splits.validation]
     val_y = np.array([e.label for e in splits.validation])
     tok = repo_dir / "tokenizer.json"
-    served = OnnxSentiment(repo_dir / "1" / "model.onnx", tok)
+    served = OnnxSentiment(repo_dir / MODEL_VERSION / "model.onnx", tok)
     fp32 = OnnxSentiment(work_dir / "model.opt.onnx", tok)
     vader = vader_scorer()
     blob = textblob_scorer()

@@ -27,7 +27,7 @@ import numpy.typing as npt
 import torch
 
 from insights.text import MAX_TOKENS
-from insights.training import LABELS
+from insights.training import LABELS, MODEL_VERSION
 from insights.training.data import Splits, load_splits
 from insights.training.metrics import scores
 from insights.training.model import SentimentClassifier, load_tokenizer, predict_logits
@@ -111,7 +111,11 @@ def export_all(work_dir: Path, repo_dir: Path, splits: Splits | None = None) -> 
     splits = splits or load_splits()
     torch.set_num_threads(2)
     work_dir.mkdir(parents=True, exist_ok=True)
-    (repo_dir / "1").mkdir(parents=True, exist_ok=True)
+    publish_dir = repo_dir / MODEL_VERSION
+    for stale in repo_dir.iterdir():
+        if stale.is_dir() and stale.name.isdigit() and stale != publish_dir:
+            shutil.rmtree(stale)  # one served version in the repository (Triton's default policy: latest)
+    publish_dir.mkdir(parents=True, exist_ok=True)
     tok_path = repo_dir / "tokenizer.json"
     write_tokenizer(tok_path)
     (repo_dir / "labels.json").write_text(json.dumps(list(LABELS)) + "\n")
@@ -187,7 +191,7 @@ def export_all(work_dir: Path, repo_dir: Path, splits: Splits | None = None) -> 
         f"{best_int8} has the best validation macro-F1 among int8 variants ({int8_val:.4f}); "
         f"optimized fp32 has {fp32_val:.4f}; int8 is served when it loses <= {MAX_INT8_VAL_DROP} of it"
     )
-    shutil.copyfile(candidates[served], repo_dir / "1" / "model.onnx")
+    shutil.copyfile(candidates[served], publish_dir / "model.onnx")
     (work_dir / EXPORT_REPORT).write_text(json.dumps(report, indent=2))
-    log.info("served: %s -> %s", served, repo_dir / "1" / "model.onnx")
+    log.info("served: %s -> %s", served, publish_dir / "model.onnx")
     return report
