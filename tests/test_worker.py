@@ -7,9 +7,15 @@ decides when a batch happens; two workers run concurrently for the no-double-sco
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
+from pathlib import Path
 from uuid import UUID
 
 import psycopg
@@ -33,7 +39,7 @@ from tests.inference_support import (
     inference_settings,
     requires_model,
 )
-from tests.support import free_port
+from tests.support import free_port, wait_until
 
 pytestmark = requires_model
 
@@ -203,36 +209,49 @@ async def test_concurrent_workers_never_score_a_row_twice(
     assert sorted(first.texts + second.texts) == sorted(contents)
 
 
-class Gated(Recording):
-    """Holds the batch inside its transaction until released: a worker stopped mid-batch."""
-
-    def __init__(self, inner: EmbeddedBackend) -> None:
-        super().__init__(inner)
-        self.entered = asyncio.Event()
-        self.release = asyncio.Event()
-
-    async def predict(
-        self, texts: list[str], *, timeout_s: float | None = None, background: bool = False
-    ) -> list[Prediction]:
-        self.entered.set()
-        await self.release.wait()
-        return await super().predict(texts, timeout_s=timeout_s, background=background)
+def locked(owner: psycopg.Connection, ids: list[UUID]) -> int:
+    """How many of the rows another transaction holds locked (what a worker does to the batch it scores)."""
+    with owner.transaction():
+        free = owner.execute("SELECT id FROM customer_interactions WHERE id = ANY(%s) FOR UPDATE SKIP LOCKED",
+                             (ids,)).fetchall()
+    return len(ids) - len(free)
 
 
-async def test_crash_mid_batch_loses_nothing_and_locked_rows_are_skipped(
-    worker_settings: Settings, db: Database, backend: EmbeddedBackend, owner: psycopg.Connection,
+def kill_worker_mid_batch(settings: Settings, owner: psycopg.Connection, ids: list[UUID], log: Path) -> None:
+    """Runs ``insights worker`` against a model tier that accepts connections and never answers, and
+    SIGKILLs it once it holds the rows' batch: claimed, locked in its open transaction, model call pending."""
+    with socket.socket() as silent_tier, log.open("wb") as output:
+        silent_tier.bind(("127.0.0.1", 0))
+        silent_tier.listen()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INSIGHTS_")}
+        env.update(DATABASE_URL=settings.database_url, REDIS_URL=settings.redis_url,
+                   TRITON_URL=f"127.0.0.1:{silent_tier.getsockname()[1]}", INSIGHTS_WORKER_BATCH_SIZE="1000",
+                   INSIGHTS_WORKER_INFERENCE_TIMEOUT_S="600", INSIGHTS_TRITON_ATTEMPT_TIMEOUT_S="600",
+                   INSIGHTS_MIGRATE_ON_START="false")
+        worker = subprocess.Popen([sys.executable, "-m", "insights", "worker"], env=env, stdout=output,
+                                  stderr=subprocess.STDOUT)
+        try:
+            wait_until(lambda: locked(owner, ids) == len(ids), 60, "the worker to claim the batch")
+            assert pending(owner, ids) == len(ids)
+            with owner.transaction():
+                claimable = {row[0] for row in owner.execute("SELECT id FROM worker_claim_pending(1000)")}
+            assert not claimable & set(ids), "another worker skips a held batch instead of waiting on it"
+        finally:
+            worker.kill()
+            worker.wait(30)
+    assert worker.returncode == -signal.SIGKILL, log.read_text(errors="replace")[-2000:]
+
+
+async def test_worker_process_killed_mid_batch_loses_nothing(
+    worker_settings: Settings, db: Database, backend: EmbeddedBackend, owner: psycopg.Connection, tmp_path: Path,
 ) -> None:
-    _, ids = seed(owner, [f"crash test {i}, I am happy" for i in range(8)])
-    gated = Gated(backend)
-    crashing = asyncio.create_task(AnalysisWorker(worker_settings, db, gated).run_once())
-    await asyncio.wait_for(gated.entered.wait(), 30)
-    # While the first worker holds its batch, another one skips those rows instead of waiting on them.
-    assert (await AnalysisWorker(worker_settings, db, backend).run_once()).claimed == 0
-    crashing.cancel()  # the worker dies mid-batch: its transaction rolls back
-    with pytest.raises(asyncio.CancelledError):
-        await crashing
-    assert pending(owner, ids) == 8, "an unfinished batch leaves every row pending"
-    assert await drain(AnalysisWorker(worker_settings, db, backend)) == 8
+    """A real crash (SIGKILL of the worker process mid-batch): PostgreSQL rolls its transaction back, and
+    every row is scored later, once."""
+    _, ids = seed(owner, [f"kill test {i}, I am happy" for i in range(8)])
+    kill_worker_mid_batch(worker_settings, owner, ids, tmp_path / "worker.log")
+    wait_until(lambda: locked(owner, ids) == 0, 30, "PostgreSQL to end the dead worker's transaction")
+    assert pending(owner, ids) == len(ids), "the unfinished batch left every row pending"
+    assert await drain(AnalysisWorker(worker_settings, db, backend)) >= len(ids)
     assert pending(owner, ids) == 0
 
 
