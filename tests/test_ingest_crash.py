@@ -95,7 +95,8 @@ def test_sigkill_mid_stream_then_retries_store_every_event_once(own_stack: Stack
         """
         SELECT (SELECT count(*) FROM customer_interactions WHERE organization_id = %(org)s),
                (SELECT count(DISTINCT content) FROM customer_interactions WHERE organization_id = %(org)s),
-               (SELECT count(*) FROM ingest_idempotency WHERE organization_id = %(org)s),
+               (SELECT sum(cardinality(array_remove(interaction_ids, NULL))) FROM ingest_batch_idempotency
+                 WHERE organization_id = %(org)s),
                (SELECT sum(interaction_count) FROM customers WHERE organization_id = %(org)s)
         """,
         {"org": org.id},

@@ -153,6 +153,23 @@ def test_retried_batch_is_stored_once(stack: Stack, org: Org, owner_db: psycopg.
     assert _count(owner_db, "SELECT interaction_count FROM customers WHERE external_id = %s", customer) == 49
 
 
+def test_retried_batch_stores_items_fixed_since_the_first_attempt(stack: Stack, org: Org,
+                                                                  owner_db: psycopg.Connection) -> None:
+    customer = f"cust-{uuid.uuid4().hex[:8]}"
+    key = f"batch-{uuid.uuid4()}"
+    items = [event(customer) for _ in range(5)]
+    rejected = {**items[3], "channel": "fax"}
+    with stack.client() as http:
+        first = batch(http, org, [*items[:3], rejected, items[4]], key).json()
+        fixed = batch(http, org, items, key).json()
+        again = batch(http, org, items, key).json()
+    assert (first["successful"], first["failed"]) == (4, 1)
+    assert [r.get("duplicate", False) for r in fixed["results"]] == [True, True, True, False, True]
+    assert fixed["results"][3]["interactionId"] and all(r["duplicate"] for r in again["results"])
+    assert [r["interactionId"] for r in again["results"]] == [r["interactionId"] for r in fixed["results"]]
+    assert _count(owner_db, "SELECT interaction_count FROM customers WHERE external_id = %s", customer) == 5
+
+
 def test_concurrent_first_attempts_with_one_key_store_once(stack: Stack, org: Org,
                                                            owner_db: psycopg.Connection) -> None:
     customer = f"cust-{uuid.uuid4().hex[:8]}"

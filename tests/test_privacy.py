@@ -34,10 +34,10 @@ def test_export_returns_everything_and_erasure_removes_everything(
     stack: Stack, org: Org, owner_db: psycopg.Connection, redis_url: str
 ) -> None:
     customer, bystander = f"gdpr-{uuid.uuid4().hex[:8]}", f"keep-{uuid.uuid4().hex[:8]}"
-    key = f"gdpr-key-{uuid.uuid4()}"
+    key, batch_key = f"gdpr-key-{uuid.uuid4()}", f"gdpr-batch-{uuid.uuid4()}"
     with stack.client() as http:
         ids = [r["interactionId"] for r in batch(http, org, [event(customer), event(customer, channel="email"),
-                                                               event(bystander)]).json()["results"]]
+                                                               event(bystander)], batch_key).json()["results"]]
         ids.append(ingest(http, org, event(customer, idempotencyKey=key)).json()["interactionId"])
         customer_id = owner_db.execute("SELECT id FROM customers WHERE external_id = %s", (customer,)).fetchone()[0]  # type: ignore[index]
         owner_db.execute(
@@ -68,6 +68,9 @@ def test_export_returns_everything_and_erasure_removes_everything(
             assert _one(owner_db, f"SELECT count(*) FROM {table} WHERE {column} = %s", customer_id) == 0, table
         assert _one(owner_db, "SELECT count(*) FROM ingest_idempotency WHERE interaction_id = ANY(%s::uuid[])",
                     ids[:2] + ids[3:]) == 0
+        remembered = owner_db.execute("SELECT interaction_ids FROM ingest_batch_idempotency WHERE batch_key = %s",
+                                      (batch_key,)).fetchone()
+        assert remembered is not None and remembered[0] == [None, None, uuid.UUID(ids[2])]
         assert str(customer_id) not in str(cache.xrange(f"events:{org.id}"))
         assert cache.get(f"cache:{org.id}:customer:{customer_id}") is None
         assert int(cache.get(f"cache:{org.id}:generation") or 0) == generation + 1
@@ -79,7 +82,7 @@ def test_export_returns_everything_and_erasure_removes_everything(
         "SELECT action, details FROM audit_log WHERE organization_id = %s AND resource_id = %s ORDER BY id",
         (org.id, str(customer_id))).fetchall()
     assert [a for a, _ in actions] == ["customer.exported", "customer.erased"]
-    assert actions[1][1] == {"interactions": 3, "patterns": 1, "idempotencyKeys": 1}
+    assert actions[1][1] == {"interactions": 3, "patterns": 1, "idempotencyKeys": 3}
 
 
 def test_only_customer_managers_may_export_or_erase(stack: Stack, org: Org) -> None:

@@ -33,6 +33,22 @@ from insights.logging import get_logger
 log = get_logger(__name__)
 
 
+_FORGET_IN_BATCHES = """
+WITH hit AS (
+  SELECT batch_key, interaction_ids FROM ingest_batch_idempotency
+  WHERE organization_id = %(org)s AND interaction_ids && %(erased)s::uuid[]
+  FOR UPDATE
+)
+UPDATE ingest_batch_idempotency b
+SET interaction_ids = ARRAY(
+  SELECT CASE WHEN x = ANY(%(erased)s::uuid[]) THEN NULL ELSE x END
+  FROM unnest(hit.interaction_ids) WITH ORDINALITY AS u(x, n) ORDER BY n)
+FROM hit
+WHERE b.organization_id = %(org)s AND b.batch_key = hit.batch_key
+RETURNING (SELECT count(*) FROM unnest(hit.interaction_ids) AS x WHERE x = ANY(%(erased)s::uuid[]))
+"""
+
+
 def cache_prefix(organization_id: UUID) -> str:
     return f"cache:{organization_id}:"
 
@@ -120,10 +136,15 @@ class PrivacyService:
                 "DELETE FROM ingest_idempotency WHERE organization_id = %s AND interaction_id = ANY(%s)",
                 (organization_id, erased_ids),
             )
+            # Batch keys forget the erased items (NULL at their index), as if they had never been stored.
+            async with conn.cursor(row_factory=tuple_row) as cur:
+                await cur.execute(_FORGET_IN_BATCHES, {"org": organization_id, "erased": erased_ids})
+                batch_entries = sum(row[0] for row in await cur.fetchall())
             patterns = await conn.execute("DELETE FROM behavior_patterns WHERE customer_id = %s", (customer_id,))
             await conn.execute("DELETE FROM customers WHERE id = %s", (customer_id,))
             counts: dict[str, Any] = {
-                "interactions": len(erased_ids), "patterns": patterns.rowcount, "idempotencyKeys": keys.rowcount,
+                "interactions": len(erased_ids), "patterns": patterns.rowcount,
+                "idempotencyKeys": keys.rowcount + batch_entries,
             }
             await self._audit.record(
                 ctx, "customer.erased", conn=conn, resource_type="customer", resource_id=customer_id, details=counts

@@ -23,6 +23,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from insights.logging import get_logger
@@ -100,9 +101,11 @@ def run_retention(settings: Settings, *, now: datetime | None = None) -> Retenti
                            {"interactions": deleted, "olderThan": cutoff.isoformat(), "retentionDays": days})
 
         window = now - timedelta(days=settings.idempotency_window_days)
-        report.idempotency_keys_deleted = conn.execute(
-            "DELETE FROM ingest_idempotency WHERE created_at < %s", (window,)
-        ).rowcount
+        expire = sql.SQL("DELETE FROM {} WHERE created_at < %s")
+        report.idempotency_keys_deleted = sum(
+            conn.execute(expire.format(sql.Identifier(table)), (window,)).rowcount
+            for table in ("ingest_idempotency", "ingest_batch_idempotency")
+        )
         _audit(conn, None, "retention.run", report.as_dict())
     log.info("retention.done", **report.as_dict())
     return report

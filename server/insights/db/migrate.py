@@ -24,6 +24,7 @@ TENANT_TABLES = (
     "customer_interactions",
     "behavior_patterns",
     "ingest_idempotency",
+    "ingest_batch_idempotency",
 )
 
 

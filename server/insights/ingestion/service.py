@@ -3,7 +3,8 @@
 One transaction per call stores everything that belongs together, so a failure anywhere leaves
 nothing half-done (property 2):
 
-1. idempotency keys are claimed (a retried event maps to the interaction stored the first time);
+1. idempotency keys are claimed, per event or per batch (a retried event maps to the interaction
+   stored the first time);
 2. customers are resolved or created, enriched, and their counters updated (one upsert);
 3. interactions are written (COPY for batches), with ``processed_at`` NULL: the row *is* the
    pending analysis job, so "stored" and "queued" cannot disagree.
@@ -94,6 +95,15 @@ class _Customer:
     latest: datetime | None = None
 
 
+@dataclass(frozen=True)
+class _BatchKey:
+    """A batch's idempotency key and the slice of item indexes it covers."""
+
+    key: str
+    offset: int
+    size: int
+
+
 class IngestionService:
     def __init__(self, settings: Settings, db: Database, events: EventBus) -> None:
         self._db = db
@@ -119,8 +129,8 @@ class IngestionService:
     ) -> BatchResult:
         """Up to ``ingest_max_batch`` events; results in request order, bad items reported per item.
 
-        With a batch ``idempotency_key`` every item without its own key gets "<key>:<index>", so a
-        retried batch stores nothing twice.
+        With a batch ``idempotency_key`` the batch records which interaction each item without its own
+        key became (one row per batch), so a retried batch stores nothing twice.
         """
         organization_id = ctx.require_principal().organization_id
         if not items:
@@ -138,11 +148,10 @@ class IngestionService:
             if isinstance(checked, list):
                 results[index] = ItemResult(index, violations=checked)
                 continue
-            if checked.idempotency_key is None and idempotency_key:
-                checked.idempotency_key = f"{idempotency_key}:{index}"
             valid.append((index, checked))
         if valid:
-            stored = await self._store(organization_id, valid)
+            batch = _BatchKey(idempotency_key, index_offset, len(items)) if idempotency_key else None
+            stored = await self._store(organization_id, valid, batch)
             for index, _ in valid:
                 interaction_id, duplicate = stored[index]
                 results[index] = ItemResult(index, interaction_id, duplicate)
@@ -223,7 +232,7 @@ class IngestionService:
     # --- the transaction ---------------------------------------------------------------------------
 
     async def _store(
-        self, organization_id: UUID, items: list[tuple[int, ValidInteraction]]
+        self, organization_id: UUID, items: list[tuple[int, ValidInteraction]], batch: _BatchKey | None = None,
     ) -> dict[int, tuple[UUID, bool]]:
         """Stores the non-duplicate items; maps each index to (interaction id, duplicate).
 
@@ -235,6 +244,9 @@ class IngestionService:
         customer_ids: dict[int, UUID] = {}
         async with self._db.tenant_tx(organization_id) as conn:
             duplicates = await self._claim_keys(conn, organization_id, items, new_ids)
+            if batch is not None:
+                keyless = {index: new_ids[index] for index, v in items if v.idempotency_key is None}
+                duplicates.update(await self._claim_batch(conn, organization_id, batch, keyless))
             out.update({index: (existing, True) for index, existing in duplicates.items()})
             fresh = [(index, v) for index, v in items if index not in duplicates]
             if fresh:
@@ -300,6 +312,45 @@ class IngestionService:
         for index, key in repeats:
             first = owner[key]
             duplicates[index] = duplicates.get(first, new_ids[first])
+        return duplicates
+
+    async def _claim_batch(
+        self, conn: Conn, organization_id: UUID, batch: _BatchKey, keyless: dict[int, UUID]
+    ) -> dict[int, UUID]:
+        """Claims a batch key for the items without a key of their own; returns those that a previous
+        attempt of the batch stored already (index → that interaction). A concurrent attempt with the
+        same key waits for the other transaction (primary key) and then sees its outcome."""
+        planned: list[UUID | None] = [None] * batch.size
+        for index, interaction_id in keyless.items():
+            planned[index - batch.offset] = interaction_id
+        claimed = await conn.execute(
+            "INSERT INTO ingest_batch_idempotency (organization_id, batch_key, interaction_ids) VALUES (%s, %s, %s)"
+            " ON CONFLICT DO NOTHING",
+            (organization_id, batch.key, planned),
+        )
+        if claimed.rowcount == 1:
+            return {}
+        async with conn.cursor(row_factory=tuple_row) as cur:
+            await cur.execute(
+                "SELECT interaction_ids FROM ingest_batch_idempotency WHERE organization_id = %s AND batch_key = %s"
+                " FOR UPDATE",
+                (organization_id, batch.key),
+            )
+            row = await cur.fetchone()
+        stored: list[UUID | None] = list(row[0]) if row else []
+        duplicates = {
+            index: earlier for index in keyless
+            if (position := index - batch.offset) < len(stored) and (earlier := stored[position]) is not None
+        }
+        # Items the earlier attempt did not store (rejected then, valid now) are stored now: record them.
+        merged = stored + [None] * (len(planned) - len(stored))
+        for position, planned_id in enumerate(planned):
+            if merged[position] is None:
+                merged[position] = planned_id
+        await conn.execute(
+            "UPDATE ingest_batch_idempotency SET interaction_ids = %s WHERE organization_id = %s AND batch_key = %s",
+            (merged, organization_id, batch.key),
+        )
         return duplicates
 
     async def _upsert_customers(
