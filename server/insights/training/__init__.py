@@ -9,4 +9,4 @@ LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
 #: The version folder the model is published under (model_repository/sentiment/<version>/model.onnx).
 #: Bump it with every retrained model: the server reports it with each answer, and Triton serves it.
 #: The repository keeps only this version; earlier ones live in git history.
-MODEL_VERSION = "2"
+MODEL_VERSION = "1"
