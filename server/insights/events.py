@@ -26,12 +26,13 @@ import contextlib
 import json
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from json.encoder import encode_basestring_ascii as _quote
-from typing import Any, TypeVar
+from types import MappingProxyType
+from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
 import redis.asyncio as aioredis
@@ -91,15 +92,15 @@ class Event:
         return parse_event_id(self.id) if self.id else (0, 0)
 
 
-@dataclass(frozen=True)
-class NewEvent:
-    """An event to publish; ``publish_many`` takes a list of these."""
+class NewEvent(NamedTuple):
+    """An event to publish; ``publish_many`` takes a list of these. A named tuple, not a dataclass:
+    ingestion creates one per stored event, and a tuple is built several times faster."""
 
     type: str
     interaction_id: UUID | str | None = None
     customer_id: UUID | str | None = None
     channel: str = ""
-    payload: dict[str, Any] = field(default_factory=dict)
+    payload: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -134,8 +135,12 @@ def _encode(event: NewEvent, now_ms: int) -> str:
         parts += [',"cid":', _quote(str(event.customer_id))]
     if event.channel:
         parts += [',"ch":', _quote(event.channel)]
-    if event.payload:
-        parts += [',"p":', json.dumps(event.payload, separators=(",", ":"))]
+    payload = event.payload
+    if payload and all(type(value) is str for value in payload.values()):
+        # The common case (ingestion's eventType and timestamp): flat strings, quoted by the C encoder.
+        parts += [',"p":{', ",".join(_quote(k) + ":" + _quote(v) for k, v in payload.items()), "}"]
+    elif payload:
+        parts += [',"p":', json.dumps(payload, separators=(",", ":"))]
     parts.append("}")
     return "".join(parts)
 

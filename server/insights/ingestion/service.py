@@ -15,7 +15,7 @@ After the commit, ``interaction.created`` events go to the organization's stream
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -239,7 +239,7 @@ class IngestionService:
         A deadlock with another transaction (rare: the analysis worker locks customers in id order, a
         batch in external-id order) rolls all of it back and answers UNAVAILABLE: retry-safe by key.
         """
-        new_ids = {index: uuid.uuid4() for index, _ in items}
+        new_ids = dict(zip((index for index, _ in items), _new_ids(len(items)), strict=True))
         out: dict[int, tuple[UUID, bool]] = {}
         customer_ids: dict[int, UUID] = {}
         async with self._db.tenant_tx(organization_id) as conn:
@@ -260,10 +260,11 @@ class IngestionService:
                 await self._insert_interactions(conn, rows)
                 out.update({index: (new_ids[index], False) for index, _ in fresh})
         if fresh:
+            customer_text = {customer: str(customer) for customer in set(customer_ids.values())}
             self._events.publish_soon(
                 organization_id,
                 [
-                    NewEvent(INTERACTION_CREATED, new_ids[index], customer_ids[index], v.channel,
+                    NewEvent(INTERACTION_CREATED, new_ids[index], customer_text[customer_ids[index]], v.channel,
                              {"eventType": v.event_type, "timestamp": v.timestamp.isoformat()})
                     for index, v in fresh
                 ],
@@ -292,7 +293,7 @@ class IngestionService:
         cur = await conn.execute(
             """
             INSERT INTO ingest_idempotency (organization_id, idempotency_key, interaction_id)
-            SELECT %s, k, i FROM unnest(%s::text[], %s::uuid[]) AS u(k, i)
+            SELECT %s, k, i FROM unnest(%b::text[], %b::uuid[]) AS u(k, i)
             ON CONFLICT DO NOTHING
             """,
             (organization_id, keys, mine),
@@ -324,7 +325,7 @@ class IngestionService:
         for index, interaction_id in keyless.items():
             planned[index - batch.offset] = interaction_id
         claimed = await conn.execute(
-            "INSERT INTO ingest_batch_idempotency (organization_id, batch_key, interaction_ids) VALUES (%s, %s, %s)"
+            "INSERT INTO ingest_batch_idempotency (organization_id, batch_key, interaction_ids) VALUES (%s, %s, %b)"
             " ON CONFLICT DO NOTHING",
             (organization_id, batch.key, planned),
         )
@@ -348,7 +349,7 @@ class IngestionService:
             if merged[position] is None:
                 merged[position] = planned_id
         await conn.execute(
-            "UPDATE ingest_batch_idempotency SET interaction_ids = %s WHERE organization_id = %s AND batch_key = %s",
+            "UPDATE ingest_batch_idempotency SET interaction_ids = %b WHERE organization_id = %s AND batch_key = %s",
             (merged, organization_id, batch.key),
         )
         return duplicates
@@ -382,14 +383,15 @@ class IngestionService:
                     c.profile["device"] = enrichment.device
                 if enrichment.geo:
                     c.profile["geo"] = enrichment.geo
-        # Sorted: concurrent batches lock shared customers in the same order (no deadlocks).
+        # Sorted: concurrent batches lock shared customers in the same order (no deadlocks). The arrays go
+        # in binary (%b): psycopg dumps them 5-40x faster than as text, which showed in 5,000-event batches.
         ordered = [customers[k] for k in sorted(customers)]
         cur = await conn.execute(
             """
             INSERT INTO customers AS c (organization_id, external_id, segment, metadata, first_seen_at,
                                         last_seen_at, interaction_count)
             SELECT %s, e, s, m::jsonb, f, l, n
-            FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::int[])
+            FROM unnest(%b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::int[])
                  AS u(e, s, m, f, l, n)
             ON CONFLICT (organization_id, external_id) DO UPDATE SET
               segment = COALESCE(EXCLUDED.segment, c.segment),
@@ -445,6 +447,13 @@ class IngestionService:
                 " SELECT id, customer_id, organization_id, timestamp, channel, event_type, content, metadata::jsonb"
                 " FROM ingest_buffer"
             )
+
+
+def _new_ids(count: int) -> list[UUID]:
+    """``count`` random (version 4) UUIDs from one read of the OS's random source: ``uuid.uuid4`` makes a
+    system call per id, which a 10,000-event batch notices."""
+    raw = os.urandom(16 * count)
+    return [UUID(bytes=raw[i : i + 16], version=4) for i in range(0, 16 * count, 16)]
 
 
 def _stored_metadata(v: ValidInteraction, enrichment: Enrichment) -> str:

@@ -6,12 +6,14 @@ Pure functions of the input and the current time: no I/O, so they are property-t
 
 from __future__ import annotations
 
-import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
+
+import orjson
 
 from insights.errors import FieldViolation
 
@@ -82,24 +84,32 @@ def _depth(value: Any) -> int:
     return 0
 
 
-def dump_metadata(metadata: dict[str, Any]) -> str:
-    return json.dumps(metadata, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+def _has_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_non_finite(v) for v in value)
+    return False
 
 
 def check_metadata(metadata: Any, name: str) -> tuple[dict[str, Any], str, list[FieldViolation]]:
-    """The metadata, its JSON text (what is stored), and the violations. One serialization checks
-    the type, finiteness, NUL characters and size at once."""
+    """The metadata, its JSON text (what is stored), and the violations. One serialization (orjson:
+    compact, UTF-8, twenty times the standard library's speed) checks the type, NUL characters and size
+    at once; orjson writes NaN and infinities as null, so a null in the text prompts a finiteness check."""
     if metadata is None:
         return {}, "{}", []
     if not isinstance(metadata, dict) or not all(isinstance(k, str) for k in metadata):
         return {}, "{}", [FieldViolation(name, "must be a JSON object")]
     try:
-        text = dump_metadata(metadata)
-    except ValueError:
-        return {}, "{}", [FieldViolation(name, "numbers must be finite")]
+        encoded = orjson.dumps(metadata)
     except TypeError:
         return {}, "{}", [FieldViolation(name, "must be a JSON object")]
-    size = len(text.encode())
+    if b"null" in encoded and _has_non_finite(metadata):
+        return {}, "{}", [FieldViolation(name, "numbers must be finite")]
+    size = len(encoded)
+    text = encoded.decode()
     if size > MAX_METADATA_BYTES:
         return {}, "{}", [FieldViolation(name, f"must be at most {MAX_METADATA_BYTES} bytes as JSON (got {size})")]
     if "\\u0000" in text and _has_nul(metadata):
