@@ -348,10 +348,12 @@ class IngestionService:
         for position, planned_id in enumerate(planned):
             if merged[position] is None:
                 merged[position] = planned_id
-        await conn.execute(
-            "UPDATE ingest_batch_idempotency SET interaction_ids = %b WHERE organization_id = %s AND batch_key = %s",
-            (merged, organization_id, batch.key),
-        )
+        if merged != stored:
+            await conn.execute(
+                "UPDATE ingest_batch_idempotency SET interaction_ids = %b"
+                " WHERE organization_id = %s AND batch_key = %s",
+                (merged, organization_id, batch.key),
+            )
         return duplicates
 
     async def _upsert_customers(
