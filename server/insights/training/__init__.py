@@ -7,6 +7,7 @@ imported inside the modules that need them, never by the server.
 LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
 
 #: The version folder the model is published under (model_repository/sentiment/<version>/model.onnx).
-#: Bump it with every retrained model: the server reports it with each answer, and Triton serves it.
+#: Bump it with every new artefact (retrained or quantized differently): the server reports it with each
+#: answer, and Triton serves it.
 #: The repository keeps only this version; earlier ones live in git history.
-MODEL_VERSION = "1"
+MODEL_VERSION = "2"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -33,6 +34,10 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _row(name: str, m: dict[str, float], variant: str) -> str:
@@ -73,7 +78,8 @@ def write_card(work_dir: Path, repo_dir: Path, splits: Splits) -> None:
         "## Interface",
         "",
         f"- File: `{MODEL_VERSION}/model.onnx` ({variant}, {exp['models'][served]['size_mb']} MB), "
-        f"ONNX opset {exp['opset']}.",
+        f"ONNX opset {exp['opset']}, SHA-256 `{_sha256(repo_dir / MODEL_VERSION / 'model.onnx')}` (a rerun of "
+        "`make model` on a CPU writes the same bytes).",
         "- Inputs: `input_ids`, `attention_mask`: int64 `[batch, sequence]` (both axes dynamic); "
         "no `token_type_ids`.",
         "- Output: `logits`: float32 `[batch, 3]` in the order of `labels.json` "
@@ -228,6 +234,9 @@ def write_card(work_dir: Path, repo_dir: Path, splits: Splits) -> None:
         "instance those nodes fall back to CPU kernels. For GPU-heavy serving, publish the optimized fp32 "
         "export as another version folder.",
         "- Confidence is the softmax top score, not a calibrated probability.",
+        "- Tried and dropped: 4 epochs with label smoothing 0.1 (validation 0.800 at epoch 3, 0.795 at "
+        "epoch 4; PyTorch test 0.782 against 0.786 for this recipe), and sentence windows of 140 or 280 "
+        "characters (see above).",
         "- Levers not yet tried: weighting the loss by the corpus's annotator confidence (an option in "
         "`TrainConfig`), a larger base model, training on reviews (excluded here so that the out-of-domain "
         "numbers stay honest).",
