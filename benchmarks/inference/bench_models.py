@@ -16,6 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "server"))
 
+from insights.training import MODEL_VERSION  # noqa: E402
 from insights.training.bench import format_table, run_bench  # noqa: E402
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -54,11 +55,11 @@ def render(r: dict[str, object]) -> str:
         f"mean {r['mean_tokens']:.1f} tokens), in split order; each batch right-padded to its longest text. "
         "Tokenization is done beforehand: the model alone is timed. After warm-up the three engines take "
         f"turns for {r['rounds']} rounds and each keeps its best round.",
-        f"- int8 model: `{r['int8_file']}` (the served `model_repository/sentiment/1/model.onnx` when int8 is "
-        "served); fp32: the optimized (fused) export; eager: the fine-tuned PyTorch checkpoint.",
+        f"- int8 model: `{r['int8_file']}` (published as `model_repository/sentiment/{MODEL_VERSION}/model.onnx` "
+        "when int8 is served); fp32: the optimized (fused) export; eager: the fine-tuned PyTorch checkpoint.",
         f"- Load average (1/5/15 min) before: {', '.join(f'{x:.2f}' for x in load_before)}; after: "
-        f"{', '.join(f'{x:.2f}' for x in load_after)}. Another engineer's test run may have been using the "
-        "same two cores during the run, which lowers all numbers, not only one engine's.",
+        f"{', '.join(f'{x:.2f}' for x in load_after)} (a load above ~1 means something else shared the two "
+        "cores, which lowers every engine's numbers, not only one's).",
         "",
         format_table(r),
         "",
