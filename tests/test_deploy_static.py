@@ -174,12 +174,7 @@ def stages(name: str) -> list[list[tuple[str, str]]]:
 
 
 def global_args(name: str) -> dict[str, str]:
-    args: dict[str, str] = {}
-    for keyword, rest in stages(name)[0]:
-        if keyword == "ARG" and "=" in rest:
-            key, _, value = rest.partition("=")
-            args[key] = value.strip('"')
-    return args
+    return stage_args(stages(name)[0])
 
 
 def stage_args(stage: list[tuple[str, str]]) -> dict[str, str]:
