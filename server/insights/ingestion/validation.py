@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -66,14 +67,25 @@ class ValidInteraction:
     idempotency_key: str | None = None
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
+def _leaves(value: Any) -> Iterator[Any]:
+    """Every key and scalar of a JSON value, depth first."""
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+        for key, item in value.items():
+            yield key
+            yield from _leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
+
+
+def _has_nul(value: Any) -> bool:
+    return any(isinstance(leaf, str) and "\x00" in leaf for leaf in _leaves(value))
+
+
+def _has_non_finite(value: Any) -> bool:
+    return any(isinstance(leaf, float) and not math.isfinite(leaf) for leaf in _leaves(value))
 
 
 def _depth(value: Any) -> int:
@@ -82,16 +94,6 @@ def _depth(value: Any) -> int:
     if isinstance(value, list):
         return 1 + max((_depth(v) for v in value), default=0)
     return 0
-
-
-def _has_non_finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    if isinstance(value, dict):
-        return any(_has_non_finite(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_non_finite(v) for v in value)
-    return False
 
 
 def check_metadata(metadata: Any, name: str) -> tuple[dict[str, Any], str, list[FieldViolation]]:
