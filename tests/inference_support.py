@@ -11,7 +11,6 @@ import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -23,7 +22,8 @@ from psycopg import sql
 
 from insights.inference.repository import ModelFiles
 from insights.settings import Settings
-from tests.support import REPO_ROOT, Stack, bearer, register
+from tests.ingest_support import Org, new_org
+from tests.support import REPO_ROOT, Stack
 
 MODEL_REPOSITORY = Path(os.environ.get("TEST_MODEL_REPOSITORY", REPO_ROOT / "model_repository"))
 MODEL_FILES = ModelFiles.in_repository(MODEL_REPOSITORY)
@@ -77,31 +77,14 @@ def drop_database(admin_url: str, name: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-@dataclass
-class AnalystOrg:
-    """An organization with an API key allowed to ingest and analyse (6000 calls/min: no 429s)."""
-
-    id: str
-    admin_token: str
-    api_key: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"x-api-key": self.api_key}
+ANALYST_PERMISSIONS = ["data:ingest", "analysis:run", "insights:read"]
 
 
-def new_analyst_org(stack: Stack) -> AnalystOrg:
-    with stack.client() as http:
-        admin = register(http, org="Analysis")
-        created = http.post(
-            "/api/api-keys", headers=bearer(admin["accessToken"]),
-            json={"name": "analysis tests", "permissions": ["data:ingest", "analysis:run", "insights:read"]},
-        )
-        assert created.status_code == 200, created.text
-        return AnalystOrg(admin["user"]["organizationId"], admin["accessToken"], created.json()["secret"])
+def new_analyst_org(stack: Stack) -> Org:
+    return new_org(stack, "Analysis", ANALYST_PERMISSIONS)
 
 
-def analyze(http: httpx.Client, org: AnalystOrg, text: str) -> httpx.Response:
+def analyze(http: httpx.Client, org: Org, text: str) -> httpx.Response:
     # Percent-encoded by hand: the transcoder reads "+" literally, not as a space.
     return http.get(f"/api/insights/sentiment?text={quote(text, safe='')}", headers=org.headers)
 

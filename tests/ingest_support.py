@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,12 +31,13 @@ class Org:
         return [("x-api-key", self.api_key)]
 
 
-def new_org(stack: Stack, name: str = "Ingest") -> Org:
+def new_org(stack: Stack, name: str = "Ingest", permissions: Sequence[str] = KEY_PERMISSIONS) -> Org:
+    """A new organization, its admin's token and an API key with ``permissions``."""
     with stack.client() as http:
         admin = register(http, org=name)
         created = http.post(
             "/api/api-keys", headers=bearer(admin["accessToken"]),
-            json={"name": "test ingest", "permissions": KEY_PERMISSIONS},
+            json={"name": f"{name} tests", "permissions": list(permissions)},
         )
         assert created.status_code == 200, created.text
         return Org(admin["user"]["organizationId"], admin["accessToken"], created.json()["secret"])

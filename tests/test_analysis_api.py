@@ -16,13 +16,12 @@ from hypothesis import strategies as st
 from tests.inference_support import (
     MODEL_FILES,
     MODEL_REPOSITORY,
-    AnalystOrg,
     analyze,
     assert_property_4,
     new_analyst_org,
     requires_model,
 )
-from tests.ingest_support import new_org
+from tests.ingest_support import Org, new_org
 from tests.support import Stack, field_violations
 
 pytestmark = requires_model
@@ -41,7 +40,7 @@ def api(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFact
 
 
 @pytest.fixture(scope="module")
-def org(api: Stack) -> AnalystOrg:
+def org(api: Stack) -> Org:
     return new_analyst_org(api)
 
 
@@ -51,7 +50,7 @@ def http(api: Stack) -> Iterator[httpx.Client]:
         yield client
 
 
-def test_single_text(http: httpx.Client, org: AnalystOrg) -> None:
+def test_single_text(http: httpx.Client, org: Org) -> None:
     response = analyze(http, org, f"I love how fast the support team answered {uuid.uuid4()}")
     assert response.status_code == 200, response.text
     body = response.json()
@@ -64,7 +63,7 @@ def test_single_text(http: httpx.Client, org: AnalystOrg) -> None:
     assert_property_4(long.json())
 
 
-def test_batch_answers_in_order(http: httpx.Client, org: AnalystOrg) -> None:
+def test_batch_answers_in_order(http: httpx.Client, org: Org) -> None:
     texts = ["Absolutely wonderful experience", "The worst support I have ever had", "Order #1234 shipped",
              "x" * 1200]
     response = http.post("/api/insights/analyze", headers=org.headers, json={"texts": texts})
@@ -79,7 +78,7 @@ def test_batch_answers_in_order(http: httpx.Client, org: AnalystOrg) -> None:
     assert results[3]["truncated"] is True
 
 
-def test_empty_or_oversized_requests_are_400_naming_the_field(http: httpx.Client, org: AnalystOrg) -> None:
+def test_empty_or_oversized_requests_are_400_naming_the_field(http: httpx.Client, org: Org) -> None:
     for raw in ("", "%20%20%20", "%0A%09"):
         response = http.get(f"/api/insights/sentiment?text={raw}", headers=org.headers)
         assert response.status_code == 400, response.text
@@ -91,7 +90,7 @@ def test_empty_or_oversized_requests_are_400_naming_the_field(http: httpx.Client
         assert response.status_code == 400 and list(field_violations(response)) == ["texts"]
 
 
-def test_model_info(http: httpx.Client, org: AnalystOrg) -> None:
+def test_model_info(http: httpx.Client, org: Org) -> None:
     response = http.get("/api/insights/model", headers=org.headers)
     assert response.status_code == 200, response.text
     info = response.json()
@@ -112,7 +111,7 @@ def test_analysis_needs_its_permission(api: Stack) -> None:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text(min_size=0, max_size=1200))
-def test_property_4_through_the_api(http: httpx.Client, org: AnalystOrg, text: str) -> None:
+def test_property_4_through_the_api(http: httpx.Client, org: Org, text: str) -> None:
     single = http.get(f"/api/insights/sentiment?text={quote(text, safe='')}", headers=org.headers)
     batch = http.post("/api/insights/analyze", headers=org.headers, json={"texts": [text]})
     if not text.strip():
