@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -129,23 +130,18 @@ def grpc_subscriber(target: str, org: Org, **request: Any) -> Subscriber:
     return subscriber
 
 
-def rest_subscriber(stack: Stack, org: Org, params: dict[str, Any] | None = None,
-                    headers: dict[str, str] | None = None, *, sse: bool = False) -> Subscriber:
-    """``GET /api/stream`` through Envoy: NDJSON, or Server-Sent Events when ``sse`` (as EventSource asks)."""
+def http_subscriber(stack: Stack, request: Callable[[httpx.Client], AbstractContextManager[httpx.Response]],
+                    messages: Callable[[httpx.Response], Iterator[dict[str, Any]]]) -> Subscriber:
+    """A subscriber reading one streamed HTTP response through Envoy; ``messages`` parses its body."""
     client = stack.client()
     stop = threading.Event()
-    headers = {**org.headers, **(headers or {}), **({"accept": "text/event-stream"} if sse else {})}
 
     def read(emit: Callable[[dict[str, Any]], None]) -> None:
-        with client.stream("GET", "/api/stream", params=params, headers=headers,
-                           timeout=httpx.Timeout(30, read=None)) as response:
+        with request(client) as response:
             assert response.status_code == 200, response.read()
-            expected_type = "text/event-stream" if sse else "application/json"
-            assert response.headers["content-type"].startswith(expected_type)
             try:
-                for message in (iter_sse_data(response) if sse else iter_ndjson(response)):
-                    # One JSON object per line (NDJSON) or per "data:" field (SSE): the message itself.
-                    emit(message.get("result", message))
+                for message in messages(response):
+                    emit(message)
                     if stop.is_set():
                         return
             except httpx.HTTPError:
@@ -159,6 +155,25 @@ def rest_subscriber(stack: Stack, org: Org, params: dict[str, Any] | None = None
     subscriber = Subscriber(read, cancel)
     subscriber.wait_subscribed()
     return subscriber
+
+
+def rest_subscriber(stack: Stack, org: Org, params: dict[str, Any] | None = None,
+                    headers: dict[str, str] | None = None, *, sse: bool = False) -> Subscriber:
+    """``GET /api/stream`` through Envoy: NDJSON, or Server-Sent Events when ``sse`` (as EventSource asks)."""
+    headers = {**org.headers, **(headers or {}), **({"accept": "text/event-stream"} if sse else {})}
+
+    def messages(response: httpx.Response) -> Iterator[dict[str, Any]]:
+        assert response.headers["content-type"].startswith("text/event-stream" if sse else "application/json")
+        # One JSON object per line (NDJSON) or per "data:" field (SSE): the message itself.
+        for message in (iter_sse_data(response) if sse else iter_ndjson(response)):
+            yield message.get("result", message)
+
+    return http_subscriber(
+        stack,
+        lambda client: client.stream("GET", "/api/stream", params=params, headers=headers,
+                                     timeout=httpx.Timeout(30, read=None)),
+        messages,
+    )
 
 
 def iter_sse_data(response: httpx.Response) -> Iterator[dict[str, Any]]:
@@ -169,36 +184,24 @@ def iter_sse_data(response: httpx.Response) -> Iterator[dict[str, Any]]:
 
 def grpc_web_subscriber(stack: Stack, org: Org) -> Subscriber:
     """What a browser does: gRPC-Web framing over HTTP/1.1, through Envoy."""
-    client = stack.client()
-    stop = threading.Event()
 
-    def read(emit: Callable[[dict[str, Any]], None]) -> None:
-        with client.stream("POST", "/insights.v1.StreamService/Subscribe",
-                           content=grpc_web_body(stream_pb2.SubscribeRequest()),
-                           headers={**GRPC_WEB_HEADERS, **org.headers},
-                           timeout=httpx.Timeout(30, read=None)) as response:
-            assert response.status_code == 200
-            buffer = b""
-            try:
-                for chunk in response.iter_bytes():
-                    frames, buffer = split_grpc_web_frames(buffer + chunk)
-                    for flag, frame in frames:
-                        if not flag & TRAILER_FLAG:  # a message, not the trailers
-                            message = stream_pb2.Event.FromString(frame)
-                            emit({"id": message.id, "type": message.type, "interactionId": message.interaction_id})
-                    if stop.is_set():
-                        return
-            except httpx.HTTPError:
-                if not stop.is_set():
-                    raise
+    def messages(response: httpx.Response) -> Iterator[dict[str, Any]]:
+        buffer = b""
+        for chunk in response.iter_bytes():
+            frames, buffer = split_grpc_web_frames(buffer + chunk)
+            for flag, frame in frames:
+                if not flag & TRAILER_FLAG:  # a message, not the trailers
+                    message = stream_pb2.Event.FromString(frame)
+                    yield {"id": message.id, "type": message.type, "interactionId": message.interaction_id}
 
-    def cancel() -> None:
-        stop.set()
-        client.close()
-
-    subscriber = Subscriber(read, cancel)
-    subscriber.wait_subscribed()
-    return subscriber
+    return http_subscriber(
+        stack,
+        lambda client: client.stream("POST", "/insights.v1.StreamService/Subscribe",
+                                     content=grpc_web_body(stream_pb2.SubscribeRequest()),
+                                     headers={**GRPC_WEB_HEADERS, **org.headers},
+                                     timeout=httpx.Timeout(30, read=None)),
+        messages,
+    )
 
 
 def _ingest_batch(stack: Stack, org: Org, items: list[dict[str, Any]]) -> list[str]:
