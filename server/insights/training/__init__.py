@@ -10,4 +10,4 @@ LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
 #: Bump it with every new artefact (retrained or quantized differently): the server reports it with each
 #: answer, and Triton serves it.
 #: The repository keeps only this version; earlier ones live in git history.
-MODEL_VERSION = "2"
+MODEL_VERSION = "3"
