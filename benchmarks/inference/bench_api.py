@@ -14,7 +14,6 @@ import asyncio
 import datetime as dt
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ sys.path.insert(0, str(ROOT / "server"))
 
 from insights.inference.embedded import EmbeddedBackend  # noqa: E402
 from insights.inference.repository import ModelFiles  # noqa: E402
+from insights.training import cpu_model  # noqa: E402
 from tests.inference_support import create_database, drop_database, new_analyst_org  # noqa: E402
 from tests.support import Stack  # noqa: E402
 
@@ -61,14 +61,6 @@ def percentile(values: list[float], q: float) -> float:
 
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def cpu_model() -> str:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def bench_api(stack: Stack, n: int) -> dict[str, Any]:

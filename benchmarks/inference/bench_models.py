@@ -47,7 +47,7 @@ def render(r: dict[str, object]) -> str:
         "",
         f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by `python benchmarks/inference/bench_models.py --write`.",
         "",
-        f"- Machine: {r['machine']} (AVX2, no AVX-512/VNNI), no GPU.",
+        f"- Machine: {r['machine']}, no GPU.",
         "- ONNX Runtime 1.32, CPU EP, `intra_op_num_threads=2`, `inter_op_num_threads=1`, sequential "
         "execution, all graph optimizations; PyTorch 2.13 eager, `torch.set_num_threads(2)`, inference mode.",
         f"- Texts: the first {texts['batch_1']} (batch 1) and {texts['batch_32']} (batch 32) texts of the "

@@ -4,6 +4,8 @@ Heavy dependencies (torch, transformers, scikit-learn) live in the ``train`` ext
 imported inside the modules that need them, never by the server.
 """
 
+from pathlib import Path
+
 LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
 
 #: The version folder the model is published under (model_repository/sentiment/<version>/model.onnx).
@@ -11,3 +13,17 @@ LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
 #: answer, and Triton serves it.
 #: The repository keeps only this version; earlier ones live in git history.
 MODEL_VERSION = "3"
+
+
+def cpu_model() -> str:
+    """CPU name and widest vector extension, for benchmark and training records ("AMD EPYC, AVX-512 VNNI")."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown CPU"
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
+                "unknown CPU")
+    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
+    simd = ("AVX-512 VNNI" if "avx512_vnni" in flags else "AVX-512" if "avx512f" in flags
+            else "AVX2" if "avx2" in flags else "no AVX2")
+    return f"{name}, {simd}"

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from insights.training.card import cpu_model
+from insights.training import cpu_model
 from insights.training.data import load_splits
 from insights.training.export import EXPORT_REPORT
 from insights.training.model import pad_batch

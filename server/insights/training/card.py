@@ -5,13 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 from pathlib import Path
 from typing import Any
 
 from insights.inference.long_text import WINDOW_CHARS
 from insights.text import MAX_TEXT_CHARS, MAX_TOKENS
-from insights.training import LABELS, MODEL_VERSION
+from insights.training import LABELS, MODEL_VERSION, cpu_model
 from insights.training.data import SPLIT_FRACTIONS, SPLIT_SEED, Splits
 from insights.training.train import META
 
@@ -24,16 +23,6 @@ METHOD_NAMES = {
     "textblob_tuned": "TextBlob (thresholds tuned on validation)",
     "tfidf_lr": "TF-IDF + logistic regression",
 }
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _sha256(path: Path) -> str:
