@@ -40,6 +40,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from insights.demo import load_corpus
+from insights.training import cpu_model
 from insights.v1 import ingestion_pb2, ingestion_pb2_grpc, stream_pb2, stream_pb2_grpc
 from tests.ingest_support import new_org
 from tests.support import Stack
@@ -252,9 +253,7 @@ def bench_subscribers(targets: list[str], publish_target: str, api_key: str, sub
 
 
 def machine() -> dict[str, str]:
-    model = next((line.split(":", 1)[1].strip() for line in subprocess.run(
-        ["lscpu"], capture_output=True, text=True).stdout.splitlines() if line.startswith("Model name")), "?")
-    return {"cpu": model, "cpus": str(os.cpu_count()), "uptime": subprocess.run(
+    return {"cpu": cpu_model(), "cpus": str(os.cpu_count()), "uptime": subprocess.run(
         ["uptime"], capture_output=True, text=True).stdout.strip(), "when": datetime.now(UTC).isoformat()}
 
 
