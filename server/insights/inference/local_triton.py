@@ -59,6 +59,8 @@ class LocalTriton:
     metrics_port: int = field(default_factory=_free_port)
     threads: int = 2
     model_name: str = MODEL_NAME
+    template_dir: Path = TEMPLATE_DIR
+    """Where ``config.pbtxt`` and ``model.py`` come from (the GPU benchmark brings its own)."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -90,7 +92,8 @@ class LocalTriton:
         if model_dir.exists():
             shutil.rmtree(model_dir)
         model_dir.mkdir(parents=True)
-        config = (TEMPLATE_DIR / "config.pbtxt").read_text().replace('name: "sentiment"', f'name: "{self.model_name}"')
+        config = (self.template_dir / "config.pbtxt").read_text()
+        config = config.replace('name: "sentiment"', f'name: "{self.model_name}"')
         config = config.replace('string_value: "2"', f'string_value: "{self.threads}"')
         config += (
             "parameters: {\n"
@@ -101,7 +104,7 @@ class LocalTriton:
         (model_dir / "config.pbtxt").write_text(config)
         for version in versions:
             (model_dir / version).mkdir()
-            (model_dir / version / "model.py").symlink_to(TEMPLATE_DIR / "model.py")
+            (model_dir / version / "model.py").symlink_to(self.template_dir.resolve() / "model.py")
         return models
 
     def command(self, models: Path) -> list[str]:
