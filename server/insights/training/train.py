@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -24,7 +25,7 @@ from torch import nn
 from transformers import get_linear_schedule_with_warmup
 
 from insights.text import MAX_TOKENS
-from insights.training import LABELS
+from insights.training import LABELS, cpu_model
 from insights.training.data import Splits, load_splits
 from insights.training.metrics import macro_f1
 from insights.training.model import SentimentClassifier, build_model, encode, load_tokenizer, pad_batch, predict_logits
@@ -168,6 +169,7 @@ def train(out_dir: Path, cfg: TrainConfig | None = None, splits: Splits | None =
     meta = {
         "config": asdict(cfg),
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(0),
+        "machine": f"{cpu_model()}, {os.cpu_count()} cores",
         "torch_threads": torch.get_num_threads(),
         "train_seconds": round(train_seconds, 1),
         "steps": total,
