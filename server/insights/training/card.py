@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +116,8 @@ def write_card(work_dir: Path, repo_dir: Path, splits: Splits) -> None:
         "- Validation macro-F1 per epoch: "
         + ", ".join(f"{h['epoch']}: {h['val_macro_f1']:.4f}" for h in cfg["history"]) + ".",
         f"- Took **{meta['train_seconds'] / 60:.1f} minutes** ({meta['steps']} steps) on {meta['device']} "
-        f"with {meta['torch_threads']} torch threads; machine: {meta.get('machine', cpu_model())}.",
+        f"with {meta['torch_threads']} torch threads; machine: "
+        f"{meta.get('machine') or f'{cpu_model()}, {os.cpu_count()} cores'}.",
         f"- Label smoothing {cfg['label_smoothing']}." if cfg.get("label_smoothing") else "- No label smoothing.",
         "- Each example's loss is weighted by its annotator agreement from the corpus (0.33-1.0; a third of the "
         "training labels have 0.6-0.7), so contested labels pull the model less than unanimous ones."
