@@ -22,6 +22,8 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+from insights.training.data import Splits, load_splits
+
 
 def parse_recipe(spec: str) -> tuple[str, dict[str, Any]]:
     """``name:key=value,key=value`` → (name, TrainConfig overrides typed like the defaults)."""
@@ -39,20 +41,24 @@ def parse_recipe(spec: str) -> tuple[str, dict[str, Any]]:
     return name, overrides
 
 
+def sweep_splits(smoke: bool) -> Splits:
+    splits = load_splits()
+    if not smoke:
+        return splits
+    return dataclasses.replace(splits, train=splits.train[:256], validation=splits.validation[:128],
+                               test=splits.test[:128])
+
+
 def run_one(out_dir: Path, recipe: str, overrides: dict[str, Any], seed: int, smoke: bool) -> dict[str, Any]:
     import numpy as np
     import torch
 
-    from insights.training.data import load_splits
     from insights.training.metrics import macro_f1
     from insights.training.model import load_tokenizer, predict_logits
     from insights.training.train import META, TrainConfig, load_trained, train
 
     torch.set_num_threads(1)  # many runs share the machine's cores
-    splits = load_splits()
-    if smoke:
-        splits = dataclasses.replace(splits, train=splits.train[:256], validation=splits.validation[:128],
-                                     test=splits.test[:128])
+    splits = sweep_splits(smoke)
     run_dir = out_dir / f"{recipe}-seed{seed}"
     cfg = TrainConfig(**{**overrides, "seed": seed})
     train(run_dir, cfg, splits)
@@ -72,13 +78,12 @@ def ensemble_f1(runs: list[dict[str, Any]], smoke: bool) -> tuple[float, float]:
     """Validation and test macro-F1 of the runs' mean probabilities (an upper bound for distilling them)."""
     import numpy as np
 
-    from insights.training.data import load_splits
     from insights.training.metrics import macro_f1
 
-    splits = load_splits()
+    splits = sweep_splits(smoke)
     f1 = []
     for name, part in (("validation", splits.validation), ("test", splits.test)):
-        y = np.array([e.label for e in part])[: 128 if smoke else None]
+        y = np.array([e.label for e in part])
         f1.append(macro_f1(y, np.mean([r["probs"][name] for r in runs], axis=0).argmax(1)))
     return f1[0], f1[1]
 
@@ -100,11 +105,12 @@ def main(argv: list[str] | None = None) -> int:
             (args.out / "sweep.jsonl").open("a") as log:
         futures = [pool.submit(run_one, args.out, name, overrides, seed, args.smoke) for name, overrides, seed in jobs]
         for future in as_completed(futures):  # each run is kept as it ends: a cut-short sweep still counts
-            results.append(future.result())
-            log.write(json.dumps({k: v for k, v in results[-1].items() if k != "probs"}) + "\n")
+            result = future.result()
+            results.append(result)
+            log.write(json.dumps({k: v for k, v in result.items() if k != "probs"}) + "\n")
             log.flush()
-            print(f"{results[-1]['recipe']} seed {results[-1]['seed']}: validation {results[-1]['val']:.4f} "
-                  f"test {results[-1]['test']:.4f} ({results[-1]['train_seconds']:.0f} s)", flush=True)
+            print(f"{result['recipe']} seed {result['seed']}: validation {result['val']:.4f} "
+                  f"test {result['test']:.4f} ({result['train_seconds']:.0f} s)", flush=True)
     print("| recipe | overrides | seeds | validation mean (each) | test mean (each) |")
     print("|---|---|---:|---|---|")
     for name, overrides in recipes:
