@@ -50,10 +50,7 @@ class TritonPythonModel:
         except Exception as exc:  # one failure answers every request of the batch with it
             error = pb_utils.TritonError(f"sentiment inference failed: {exc}")
             return [pb_utils.InferenceResponse(error=error) for _ in requests]
-        responses = []
-        start = 0
-        for a in ids:
-            chunk = to_dlpack(logits[start : start + a.shape[0]].contiguous())
-            start += a.shape[0]
-            responses.append(pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor.from_dlpack("logits", chunk)]))
-        return responses
+        chunks = logits.split([a.shape[0] for a in ids])  # one chunk of rows per request, in order
+        return [pb_utils.InferenceResponse(
+                    output_tensors=[pb_utils.Tensor.from_dlpack("logits", to_dlpack(chunk.contiguous()))])
+                for chunk in chunks]
