@@ -74,18 +74,15 @@ def run_one(out_dir: Path, recipe: str, overrides: dict[str, Any], seed: int, sm
             "probs": probs}
 
 
-def ensemble_f1(runs: list[dict[str, Any]], smoke: bool) -> tuple[float, float]:
+def ensemble_f1(runs: list[dict[str, Any]], labels: dict[str, list[int]]) -> tuple[float, float]:
     """Validation and test macro-F1 of the runs' mean probabilities (an upper bound for distilling them)."""
     import numpy as np
 
     from insights.training.metrics import macro_f1
 
-    splits = sweep_splits(smoke)
-    f1 = []
-    for name, part in (("validation", splits.validation), ("test", splits.test)):
-        y = np.array([e.label for e in part])
-        f1.append(macro_f1(y, np.mean([r["probs"][name] for r in runs], axis=0).argmax(1)))
-    return f1[0], f1[1]
+    val_f1, test_f1 = (macro_f1(labels[name], np.mean([r["probs"][name] for r in runs], axis=0).argmax(1))
+                       for name in ("validation", "test"))
+    return val_f1, test_f1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,10 +123,12 @@ def main(argv: list[str] | None = None) -> int:
         groups += [list(pair) for pair in combinations(names, 2)]
     if len(names) > 1:
         groups.append(names)
+    splits = sweep_splits(args.smoke)
+    labels = {"validation": [e.label for e in splits.validation], "test": [e.label for e in splits.test]}
     print("\n| ensemble (mean probability) | models | validation | test |\n|---|---:|---:|---:|")
     for group in groups:
         runs = [r for r in results if r["recipe"] in group]
-        val_f1, test_f1 = ensemble_f1(runs, args.smoke)
+        val_f1, test_f1 = ensemble_f1(runs, labels)
         print(f"| {' + '.join(group)} | {len(runs)} | {val_f1:.4f} | {test_f1:.4f} |")
     return 0
 
