@@ -34,7 +34,7 @@ _LAYER = re.compile(r"/encoder/encoder/layer\.(\d+)/")
 
 def _dequantize(q: npt.NDArray[Any], scale: npt.NDArray[Any], zero_point: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
     # Per-channel scales and zero points run along the last axis of a [in, out] weight.
-    return ((q.astype(np.float32) - zero_point.astype(np.float32)) * scale.astype(np.float32)).astype(np.float32)
+    return (q.astype(np.float32) - zero_point.astype(np.float32)) * scale.astype(np.float32)
 
 
 def state_dict_from_int8_onnx(path: Path) -> tuple[dict[str, torch.Tensor], BertConfig]:
@@ -60,8 +60,8 @@ def state_dict_from_int8_onnx(path: Path) -> tuple[dict[str, torch.Tensor], Bert
             bias = init[node.input[2]]
             hidden = weight.shape[0]
             for i, part in enumerate(("query", "key", "value")):
-                state[f"{prefix}.{part}.weight"] = weight[:, i * hidden : (i + 1) * hidden].T.copy()
-                state[f"{prefix}.{part}.bias"] = bias[i * hidden : (i + 1) * hidden].copy()
+                state[f"{prefix}.{part}.weight"] = weight[:, i * hidden : (i + 1) * hidden].T
+                state[f"{prefix}.{part}.bias"] = bias[i * hidden : (i + 1) * hidden]
             heads = next(a.i for a in node.attribute if a.name == "num_heads")
             layers += 1
         elif node.op_type == "MatMulInteger":
@@ -69,7 +69,7 @@ def state_dict_from_int8_onnx(path: Path) -> tuple[dict[str, torch.Tensor], Bert
             weight_name = node.input[1].removesuffix("_quantized")
             state[f"{module}.weight"] = _dequantize(
                 init[node.input[1]], init[f"{weight_name}_scale"], init[f"{weight_name}_zero_point"]
-            ).T.copy()
+            ).T
     word = state["encoder.embeddings.word_embeddings.weight"]
     config = BertConfig(
         vocab_size=word.shape[0],
@@ -81,7 +81,7 @@ def state_dict_from_int8_onnx(path: Path) -> tuple[dict[str, torch.Tensor], Bert
         type_vocab_size=state["encoder.embeddings.token_type_embeddings.weight"].shape[0],
         layer_norm_eps=1e-12,
     )
-    return {k: torch.tensor(v) for k, v in state.items()}, config
+    return {k: torch.tensor(v) for k, v in state.items()}, config  # torch.tensor copies (views above)
 
 
 def classifier_from_int8_onnx(path: Path, attn_implementation: str = "sdpa") -> SentimentClassifier:
