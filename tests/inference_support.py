@@ -9,16 +9,13 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
-import psycopg
 import pytest
-from psycopg import sql
 
 from insights.inference.repository import ModelFiles
 from insights.settings import Settings
@@ -58,23 +55,11 @@ AGREEMENT_TEXTS = [
 ]
 
 
-def inference_settings(database_url: str, redis_url: str, **overrides: Any) -> Settings:
-    """Settings for in-process components (the same variables a server would read)."""
-    return Settings(
-        DATABASE_URL=database_url, REDIS_URL=redis_url, model_repository=MODEL_REPOSITORY, **overrides
-    )
-
-
-def create_database(admin_url: str) -> str:
-    name = f"insights_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return name
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+def inference_settings(database_url: str, redis_url: str, **groups: dict[str, Any]) -> Settings:
+    """Settings for in-process components (the same variables a server would read); ``groups`` override
+    fields per subsystem, e.g. ``worker={"batch_size": 16}``."""
+    inference = {"model_repository": MODEL_REPOSITORY, **groups.pop("inference", {})}
+    return Settings(DATABASE_URL=database_url, REDIS_URL=redis_url, inference=inference, **groups)
 
 
 ANALYST_PERMISSIONS = ["data:ingest", "analysis:run", "insights:read"]
@@ -90,7 +75,7 @@ def analyze(http: httpx.Client, org: Org, text: str) -> httpx.Response:
 
 
 def assert_property_4(result: dict[str, Any]) -> None:
-    """Seed property 4: scores in [0, 1], summing to 1 within 0.01, confidence = the top score."""
+    """Scores in [0, 1], summing to 1 within 0.01, and confidence = the top score (docs/inference.md)."""
     scores = [float(result["scores"].get(k, 0.0)) for k in ("negative", "neutral", "positive")]
     assert all(0.0 <= s <= 1.0 for s in scores), result
     assert abs(sum(scores) - 1.0) < 0.01, result

@@ -143,7 +143,7 @@ def main() -> int:
         db = create_database(ADMIN_URL)
         with tempfile.TemporaryDirectory() as tmp:
             stack = Stack(ADMIN_URL.rsplit("/", 1)[0] + f"/{db}", REDIS_URL, Path(tmp), extra_env={
-                "INSIGHTS_MODEL_REPOSITORY": str(MODEL_REPOSITORY), "INSIGHTS_WORKER_ENABLED": "false",
+                "INSIGHTS_INFERENCE__MODEL_REPOSITORY": str(MODEL_REPOSITORY), "INSIGHTS_WORKER__ENABLED": "false",
                 **extra_env,
             })
             try:
@@ -155,7 +155,7 @@ def main() -> int:
 
     result["api"] = {"embedded": through_api({})}
     if args.triton:
-        from insights.inference.local_triton import LocalTriton
+        from insights.dev.local_triton import LocalTriton
 
         with tempfile.TemporaryDirectory() as tmp:
             triton = LocalTriton(MODEL_REPOSITORY, Path(tmp)).start()
@@ -173,7 +173,7 @@ def main() -> int:
         result["embedded"] = await bench_backend(embedded, sample)
         await embedded.close()
         if args.triton:
-            from insights.inference.local_triton import LocalTriton
+            from insights.dev.local_triton import LocalTriton
             from insights.inference.triton import TritonBackend
 
             with tempfile.TemporaryDirectory() as tmp:

@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "server"))
 
-from insights.inference.local_triton import LocalTriton  # noqa: E402
+from insights.dev.local_triton import LocalTriton  # noqa: E402
 from insights.inference.repository import ModelFiles  # noqa: E402
 from insights.inference.triton import TritonBackend  # noqa: E402
 from insights.training import cpu_model  # noqa: E402

@@ -39,9 +39,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from insights.demo import load_corpus
+from insights.dev.demo import load_corpus
 from insights.training import cpu_model
-from insights.v1 import ingestion_pb2, ingestion_pb2_grpc, stream_pb2, stream_pb2_grpc
+from insights.v1 import common_pb2, ingestion_pb2, ingestion_pb2_grpc, stream_pb2, stream_pb2_grpc
 from tests.ingest_support import new_org
 from tests.support import Stack
 
@@ -73,14 +73,14 @@ def make_rows(n: int, tag: str, customers: int = 1000) -> list[dict[str, Any]]:
     ]
 
 
-def to_requests(rows: list[dict[str, Any]]) -> list[ingestion_pb2.IngestRequest]:
+def to_requests(rows: list[dict[str, Any]]) -> list[common_pb2.InteractionInput]:
     out = []
     for r in rows:
         ts = Timestamp()
         ts.FromDatetime(r["timestamp"])
         meta = struct_pb2.Struct()
         meta.update(r["metadata"])
-        out.append(ingestion_pb2.IngestRequest(customer_id=r["customer"], timestamp=ts, channel=r["channel"],
+        out.append(common_pb2.InteractionInput(customer_id=r["customer"], timestamp=ts, channel=r["channel"],
                                                event_type=r["event_type"], content=r["content"], metadata=meta))
     return out
 
@@ -199,12 +199,13 @@ async def _subscribe_and_measure(targets: list[str], api_key: str, count: int, e
                 if exc.code() != grpc.StatusCode.UNAVAILABLE:
                     raise
                 await asyncio.sleep(random.uniform(0.5, 2.0))
-        assert first.payload.fields.get("subscribed")
+        assert first.event.payload.fields.get("subscribed")
         subscribed += 1
         if subscribed == count:
             all_subscribed.set()
         seen = 0
-        while (event := await call.read()) is not grpc.aio.EOF:  # one reading style per call (no mixing)
+        while (message := await call.read()) is not grpc.aio.EOF:  # one reading style per call (no mixing)
+            event = message.event
             if event.type == "heartbeat":
                 continue
             latencies.append((time.time() - event.occurred_at.ToDatetime(tzinfo=UTC).timestamp()) * 1000)
@@ -283,9 +284,9 @@ def main() -> None:
     # Rate limits off (one client address, thousands of calls a minute): this measures throughput.
     # The analysis worker off: it would score every ingested row with the model on the same CPUs.
     stack = Stack(database_url, REDIS_URL, Path(tempfile.mkdtemp()),
-                  extra_env={"INSIGHTS_RATE_LIMIT_IP_PER_MINUTE": "10000000",
-                             "INSIGHTS_RATE_LIMIT_API_KEY_PER_MINUTE": "10000000",
-                             "INSIGHTS_WORKER_ENABLED": "false"})
+                  extra_env={"INSIGHTS_RATE_LIMIT__IP_PER_MINUTE": "10000000",
+                             "INSIGHTS_RATE_LIMIT__API_KEY_PER_MINUTE": "10000000",
+                             "INSIGHTS_WORKER__ENABLED": "false"})
     results: dict[str, Any] = {"machine": machine(), "args": vars(args)}
     try:
         stack.start()

@@ -25,8 +25,9 @@ RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install -c constraints.txt grpcio-tools googleapis-common-protos pydantic-settings
 COPY protos/ protos/
 COPY gateway/envoy.yaml.tmpl gateway/
-# Just the renderer (insights.gateway and the settings it reads), not the whole server.
-COPY server/insights/__init__.py server/insights/settings.py server/insights/gateway.py server/insights/
+# Just the renderer (insights.dev.gateway and the settings it reads), not the whole server.
+COPY server/insights/__init__.py server/insights/settings.py server/insights/
+COPY server/insights/dev/__init__.py server/insights/dev/gateway.py server/insights/dev/
 ARG UPSTREAM_HOST=server
 ARG UPSTREAM_PORT=50051
 ARG CORS_ORIGINS=""
@@ -34,7 +35,7 @@ RUN mkdir -p /out \
  && SITE="$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
  && /opt/venv/bin/python -m grpc_tools.protoc -I protos -I "$SITE" --include_imports --include_source_info \
       --descriptor_set_out=/out/insights.pb protos/insights/v1/*.proto \
- && PYTHONPATH=server /opt/venv/bin/python -c "import os; from pathlib import Path; from insights.gateway import GatewayConfig, write_config; write_config(GatewayConfig(upstream_host=os.environ['UPSTREAM_HOST'], upstream_port=int(os.environ['UPSTREAM_PORT']), descriptor=Path('/etc/envoy/insights.pb'), cors_origins=tuple(o.strip() for o in os.environ['CORS_ORIGINS'].split(',') if o.strip())), Path('/out/envoy.yaml'))"
+ && PYTHONPATH=server /opt/venv/bin/python -c "import os; from pathlib import Path; from insights.dev.gateway import GatewayConfig, write_config; write_config(GatewayConfig(upstream_host=os.environ['UPSTREAM_HOST'], upstream_port=int(os.environ['UPSTREAM_PORT']), descriptor=Path('/etc/envoy/insights.pb'), cors_origins=tuple(o.strip() for o in os.environ['CORS_ORIGINS'].split(',') if o.strip())), Path('/out/envoy.yaml'))"
 
 
 FROM ${ENVOY_IMAGE}

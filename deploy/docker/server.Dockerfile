@@ -54,11 +54,11 @@ FROM ${PYTHON_IMAGE} AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    INSIGHTS_GRPC_HOST=0.0.0.0 \
-    INSIGHTS_GRPC_PORT=50051 \
-    INSIGHTS_METRICS_PORT=9464 \
-    INSIGHTS_MIGRATIONS_DIR=/app/db/migrations \
-    INSIGHTS_MODEL_REPOSITORY=/app/model_repository \
+    INSIGHTS_NETWORK__GRPC_HOST=0.0.0.0 \
+    INSIGHTS_NETWORK__GRPC_PORT=50051 \
+    INSIGHTS_NETWORK__METRICS_PORT=9464 \
+    INSIGHTS_DB__MIGRATIONS_DIR=/app/db/migrations \
+    INSIGHTS_INFERENCE__MODEL_REPOSITORY=/app/model_repository \
     INSIGHTS_DESCRIPTOR_SET=/app/gateway/build/insights.pb
 
 RUN groupadd --system --gid 10001 insights \
@@ -80,7 +80,7 @@ EXPOSE 50051 9464
 # gRPC health (grpc.health.v1, service ""): SERVING once PostgreSQL is reachable. `insights worker`
 # and `insights migrate` serve no gRPC: docker-compose.yml turns this check off for them.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["python", "-c", "import os, sys, grpc; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; c = grpc.insecure_channel('127.0.0.1:' + os.environ.get('INSIGHTS_GRPC_PORT', '50051')); r = g.HealthStub(c).Check(h.HealthCheckRequest(), timeout=3); sys.exit(0 if r.status == h.HealthCheckResponse.SERVING else 1)"]
+  CMD ["python", "-c", "import os, sys, grpc; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; c = grpc.insecure_channel('127.0.0.1:' + os.environ.get('INSIGHTS_NETWORK__GRPC_PORT', '50051')); r = g.HealthStub(c).Check(h.HealthCheckRequest(), timeout=3); sys.exit(0 if r.status == h.HealthCheckResponse.SERVING else 1)"]
 
 ENTRYPOINT ["insights"]
 CMD ["serve"]

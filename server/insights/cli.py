@@ -1,4 +1,5 @@
-"""``insights`` command line: serve, migrate, gateway, up."""
+"""``insights`` command line. Each command imports what it needs when it runs, so that the server image
+(no ``local`` extra) can run ``serve``, ``worker``, ``migrate`` and ``retention``."""
 
 from __future__ import annotations
 
@@ -12,21 +13,21 @@ from insights.settings import get_settings
 
 def _serve(_: argparse.Namespace) -> int:
     from insights.api.server import serve
-    from insights.app import Platform
-    from insights.db.migrate import apply_migrations
-    from insights.logging import configure_logging
+    from insights.compose import ServerPlatform
+    from insights.infra.logging import configure_logging
+    from insights.infra.migrate import apply_migrations
 
     settings = get_settings()
     configure_logging(settings.log_level)
-    if settings.migrate_on_start:
+    if settings.db.migrate_on_start:
         apply_migrations(settings)
-    asyncio.run(serve(Platform.build(settings)))
+    asyncio.run(serve(ServerPlatform.build(settings)))
     return 0
 
 
 def _migrate(_: argparse.Namespace) -> int:
-    from insights.db.migrate import apply_migrations
-    from insights.logging import configure_logging
+    from insights.infra.logging import configure_logging
+    from insights.infra.migrate import apply_migrations
 
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -35,11 +36,12 @@ def _migrate(_: argparse.Namespace) -> int:
 
 
 def _gateway(args: argparse.Namespace) -> int:
-    from insights.gateway import GatewayConfig, validate, write_config
+    from insights.dev.gateway import GatewayConfig, validate, write_config
 
     settings = get_settings()
     config = GatewayConfig(
-        listen_port=settings.gateway_port,
+        listen_port=settings.network.gateway_port,
+        admin_port=settings.network.envoy_admin_port,
         upstream_host=args.upstream_host,
         upstream_port=args.upstream_port,
         descriptor=Path(args.descriptor) if args.descriptor else settings.descriptor_set,
@@ -54,19 +56,19 @@ def _gateway(args: argparse.Namespace) -> int:
 
 
 def _worker(_: argparse.Namespace) -> int:
-    from insights.app import Platform
-    from insights.db.migrate import apply_migrations
-    from insights.logging import configure_logging
+    from insights.compose import WorkerPlatform
+    from insights.infra.logging import configure_logging
+    from insights.infra.migrate import apply_migrations
 
     settings = get_settings()
     configure_logging(settings.log_level)
-    if settings.migrate_on_start:
+    if settings.db.migrate_on_start:
         apply_migrations(settings)
 
     async def run() -> None:
         import signal
 
-        platform = Platform.build(settings)
+        platform = WorkerPlatform.build(settings)
         await platform.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -74,19 +76,19 @@ def _worker(_: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         platform.worker.start()
         await stop.wait()
-        await platform.close()  # an uncommitted batch rolls back: its rows stay pending
+        await platform.close()  # a batch in flight is abandoned: its leases expire, its rows stay pending
 
     asyncio.run(run())
     return 0
 
 
 def _triton(args: argparse.Namespace) -> int:
-    from insights.inference.local_triton import LocalTriton, run_foreground
+    from insights.dev.local_triton import LocalTriton, run_foreground
 
     settings = get_settings()
     triton = LocalTriton(
-        settings.model_repository, Path(args.workdir), grpc_port=args.grpc_port, http_port=args.http_port,
-        metrics_port=args.metrics_port, threads=settings.inference_threads, model_name=settings.triton_model_name,
+        settings.inference.model_repository, Path(args.workdir), grpc_port=args.grpc_port, http_port=args.http_port,
+        metrics_port=args.metrics_port, threads=settings.inference.threads, model_name=settings.inference.model_name,
     )
     return run_foreground(triton)
 
@@ -94,8 +96,8 @@ def _triton(args: argparse.Namespace) -> int:
 def _retention(_: argparse.Namespace) -> int:
     import json
 
-    from insights.logging import configure_logging
-    from insights.retention import run_retention
+    from insights.customers.retention import run_retention
+    from insights.infra.logging import configure_logging
 
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -104,7 +106,7 @@ def _retention(_: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from insights.demo import load_demo
+    from insights.dev.demo import load_demo
 
     report = load_demo(args.url, email=args.email, password=args.password, events=args.events,
                        batch_size=args.batch_size, days=args.days, seed=args.seed, rate=args.rate)
@@ -113,7 +115,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from insights.devstack import run_stack
+    from insights.dev.devstack import run_stack
 
     return run_stack(demo=args.demo, triton=args.triton)
 

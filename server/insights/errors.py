@@ -93,6 +93,12 @@ class RateLimitedError(InsightsError):
         self.info = info
 
 
+class ResourceExhaustedError(InsightsError):
+    """The caller uses more than the service can give it (e.g. a subscriber that cannot keep up)."""
+
+    reason = "RESOURCE_EXHAUSTED"
+
+
 class UnavailableError(InsightsError):
     """A dependency is down; the caller should retry after ``retry_after_s`` (503)."""
 

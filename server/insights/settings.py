@@ -1,91 +1,116 @@
-"""All configuration, in one place: environment variables with the ``INSIGHTS_`` prefix.
+"""All configuration: environment variables with the ``INSIGHTS_`` prefix, grouped per subsystem.
 
-``DATABASE_URL``, ``REDIS_URL`` and ``TRITON_URL`` are also read without the prefix, because
-that is what platforms and `make up` set.
+A field of a group is set as ``INSIGHTS_<GROUP>__<FIELD>`` (two underscores between group and field),
+e.g. ``INSIGHTS_DB__POOL_MAX_SIZE=40``. ``DATABASE_URL``, ``REDIS_URL`` and ``TRITON_URL`` are also
+read without the prefix, because that is what platforms and `make up` set. Every field carries a
+docstring: ``python -m insights.settings`` prints the table that README.md's configuration section holds.
 """
 
 from __future__ import annotations
 
+import itertools
+import sys
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="INSIGHTS_", extra="ignore")
-
-    # --- network ---------------------------------------------------------------------------
+class NetworkSettings(BaseModel):
     grpc_host: str = "127.0.0.1"
     """Interface the gRPC server binds; Envoy is the public entry point."""
     grpc_port: int = 50051
+    """Port of the gRPC server."""
+    gateway_host: str = "0.0.0.0"
+    """Interface Envoy's public listener binds (`make up`)."""
     gateway_port: int = 8080
     """The one public port (REST, gRPC-Web and gRPC) that Envoy listens on."""
+    envoy_admin_port: int = 9901
+    """Envoy's admin interface (loopback only); a second stack on one host needs another."""
     metrics_port: int = 9464
-    """Prometheus exposition port of the server; 0 disables it."""
+    """Prometheus exposition port of the server (loopback); 0 disables it."""
     trusted_proxies: list[str] = ["127.0.0.1/32", "::1/128"]
     """Peers whose ``x-forwarded-for`` is believed (Envoy). Others are rate-limited by their own address."""
+    shutdown_grace_s: float = 10.0
+    """How long in-flight calls may finish after SIGTERM."""
 
-    # --- PostgreSQL ------------------------------------------------------------------------
-    database_url: str = Field(
-        "postgresql://postgres@127.0.0.1:5432/insights",
-        validation_alias=AliasChoices("INSIGHTS_DATABASE_URL", "DATABASE_URL"),
-    )
-    """Owner connection: migrations run with it. The server itself connects as ``db_app_role``."""
-    db_app_role: str = "insights_app"
+
+class DatabaseSettings(BaseModel):
+    app_role: str = "insights_app"
     """Role the server uses at run time: owns no table and is no superuser, so row-level security binds it."""
-    db_app_password: SecretStr | None = None
-    db_pool_min_size: int = 2
-    db_pool_max_size: int = 20
-    db_pool_timeout_s: float = 2.0
+    app_password: SecretStr | None = None
+    """Password of ``app_role`` (none: trust or peer authentication)."""
+    pool_min_size: int = 2
+    """Connections the pool keeps open."""
+    pool_max_size: int = 20
+    """Most connections the pool opens."""
+    pool_timeout_s: float = 2.0
     """How long a call waits for a connection before it answers UNAVAILABLE."""
-    db_statement_timeout_ms: int = 30_000
+    statement_timeout_ms: int = 30_000
+    """Longest a statement may run."""
     migrate_on_start: bool = True
+    """Apply migrations when the server or worker starts."""
+    migrations_dir: Path = REPO_ROOT / "db" / "migrations"
+    """Where the versioned SQL migrations are."""
 
-    # --- Redis -----------------------------------------------------------------------------
-    redis_url: str = Field(
-        "redis://127.0.0.1:6379/0", validation_alias=AliasChoices("INSIGHTS_REDIS_URL", "REDIS_URL")
-    )
-    redis_timeout_s: float = 0.5
-    redis_retry_after_s: float = 2.0
+
+class RedisSettings(BaseModel):
+    timeout_s: float = 0.5
+    """Socket timeout of Redis commands."""
+    retry_after_s: float = 2.0
     """After a Redis failure, how long to use the fallbacks before trying Redis again."""
+    key_prefix: str = ""
+    """Prepended to every Redis key, so that several deployments (or test runs) can share one Redis."""
 
-    # --- authentication --------------------------------------------------------------------
+
+class AuthSettings(BaseModel):
     jwt_secret: SecretStr = SecretStr("dev-only-secret-change-me-0123456789abcdef")
     """HS256 signing key for access tokens. Set a long random value in production."""
     jwt_issuer: str = "customer-insights"
+    """``iss`` of every access token."""
     access_token_ttl_s: int = 3600
+    """Lifetime of an access token."""
     refresh_token_ttl_s: int = 7 * 24 * 3600
+    """Lifetime of a refresh token (and so of an idle session)."""
     bcrypt_rounds: int = 10
+    """bcrypt cost factor."""
     lockout_threshold: int = 10
+    """Failed sign-ins within ``lockout_window_s`` that lock an email."""
     lockout_window_s: int = 15 * 60
+    """Window in which failed sign-ins are counted."""
     lockout_duration_s: int = 15 * 60
+    """How long a locked email stays locked."""
 
-    # --- rate limits (per minute) ----------------------------------------------------------
-    rate_limit_ip_per_minute: int = 1000
-    rate_limit_auth_ip_per_minute: int = 5
-    rate_limit_user_per_minute: int = 100
-    rate_limit_api_key_per_minute: int = 6000
-    """Machine clients push event streams; they get a higher budget than people."""
 
-    # --- inference -------------------------------------------------------------------------
-    triton_url: str | None = Field(None, validation_alias=AliasChoices("INSIGHTS_TRITON_URL", "TRITON_URL"))
-    """host:port of Triton's gRPC endpoint; unset: embedded ONNX Runtime."""
+class RateLimitSettings(BaseModel):
+    ip_per_minute: int = 1000
+    """Calls per minute from one client address."""
+    auth_ip_per_minute: int = 5
+    """Calls per minute from one client address to the authentication endpoints."""
+    user_per_minute: int = 100
+    """Calls per minute of one signed-in person."""
+    api_key_per_minute: int = 6000
+    """Calls per minute of one API key: machine clients push event streams."""
+
+
+class InferenceSettings(BaseModel):
     model_repository: Path = REPO_ROOT / "model_repository"
-    """Canonical Triton repository: ``sentiment/<version>/model.onnx``, tokenizer.json, labels.json, metrics.json."""
-    inference_threads: int = 2
+    """Triton repository: ``sentiment/<version>/model.onnx``, tokenizer.json, labels.json, metrics.json."""
+    model_name: str = "sentiment"
+    """Model name in the repository (and in Triton)."""
+    threads: int = 2
     """ONNX Runtime intra-op threads of the embedded backend (and of the local Triton's model)."""
-    inference_max_batch: int = 32
-    """Most texts per model run (seed: batch size 32; Triton's max_batch_size)."""
-    inference_batch_window_ms: float = 0.0
-    """How long the embedded micro-batcher waits for more texts once one has arrived. 0: no waiting; texts
-    that queue up while a run is busy form the next batch (no added latency when idle, batches under load)."""
-    inference_timeout_s: float = 0.5
-    """Deadline of the model tier for an on-demand analysis (seed SLA 500 ms); past it, VADER answers."""
-    triton_model_name: str = "sentiment"
+    max_batch: int = 32
+    """Most texts per model run (Triton's max_batch_size)."""
+    batch_window_ms: float = 0.0
+    """How long the embedded micro-batcher waits for more texts once one has arrived (0: no waiting)."""
+    timeout_s: float = 0.5
+    """Deadline of the model tier for an on-demand analysis; past it, VADER answers."""
     triton_attempt_timeout_s: float = 2.0
     """Deadline of one Triton attempt (retries after 100/200/400 ms while the overall deadline allows)."""
     triton_breaker_threshold: int = 5
@@ -93,49 +118,142 @@ class Settings(BaseSettings):
     triton_breaker_reset_s: float = 5.0
     """How long the circuit stays open before one probe call is let through."""
     prediction_cache_ttl_s: int = 3600
-    """Redis TTL of cached model predictions (``ml:{model_version}:{sha256(text)}``); 0 disables the cache."""
-    worker_enabled: bool = True
-    """Run the analysis worker inside ``insights serve`` (``insights worker`` runs it alone)."""
-    worker_batch_size: int = 32
-    worker_poll_interval_s: float = 1.0
-    """Pause between polls when nothing is pending, or after the model tier failed."""
-    worker_inference_timeout_s: float = 30.0
-    """Deadline of one batch's model call in the worker (it has no user waiting, only locks held)."""
+    """Redis TTL of cached model predictions; 0 disables the cache."""
 
-    # --- ingestion ---------------------------------------------------------------------------
-    ingest_max_batch: int = 10_000
-    """Most events one BatchIngest call (or one IngestStream) may carry."""
-    ingest_clock_skew_s: float = 300.0
+
+class WorkerSettings(BaseModel):
+    enabled: bool = True
+    """Run the analysis worker inside ``insights serve`` (``insights worker`` runs it alone)."""
+    batch_size: int = 32
+    """Pending interactions claimed per batch."""
+    poll_interval_s: float = 1.0
+    """Pause between polls when nothing is pending, or after the model tier failed."""
+    inference_timeout_s: float = 30.0
+    """Deadline of one batch's model call."""
+    lease_s: float = 120.0
+    """How long a claim lasts: a worker that dies holding rows leaves them to be claimed again after it."""
+
+
+class IngestionSettings(BaseModel):
+    max_batch: int = 10_000
+    """Most events one BatchIngest call may carry."""
+    max_stream_events: int = 100_000
+    """Most events one IngestStream may carry; later ones are answered as rejected."""
+    stream_chunk: int = 500
+    """IngestStream stores what arrives in chunks of this many events (durable as it goes)."""
+    clock_skew_s: float = 300.0
     """How far in the future a timestamp may be (client clocks drift); later ones are rejected."""
     idempotency_window_days: int = 7
     """How long an idempotency key is remembered; a retry after that may store the event again."""
 
-    # --- event streams -----------------------------------------------------------------------
-    stream_maxlen: int = 10_000
+
+class StreamSettings(BaseModel):
+    maxlen: int = 10_000
     """Events kept per organization stream (approximate trim); bounds what a reconnect can replay."""
-    stream_ttl_s: int = 7 * 24 * 3600
+    ttl_s: int = 7 * 24 * 3600
     """An organization's stream expires this long after its last event."""
-    stream_replay_max: int = 1_000
+    replay_max: int = 1_000
     """Most missed events replayed on resume; beyond that the subscriber gets a "resync" event."""
-    stream_heartbeat_s: float = 15.0
+    heartbeat_s: float = 15.0
     """A subscriber that got nothing for this long (at most twice this) receives a heartbeat event."""
-    stream_subscriber_queue: int = 1_000
+    subscriber_queue: int = 1_000
     """Events buffered per subscriber; a subscriber that falls this far behind is dropped."""
-    stream_block_ms: int = 5_000
+    block_ms: int = 5_000
     """How long one XREAD of an organization's reader blocks before it polls again."""
 
-    # --- paths -----------------------------------------------------------------------------
-    migrations_dir: Path = REPO_ROOT / "db" / "migrations"
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INSIGHTS_", env_nested_delimiter="__", extra="ignore")
+
+    database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/insights",
+        validation_alias=AliasChoices("INSIGHTS_DATABASE_URL", "DATABASE_URL"),
+    )
+    """Owner connection (migrations); the server swaps in ``db.app_role``."""
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", validation_alias=AliasChoices("INSIGHTS_REDIS_URL", "REDIS_URL")
+    )
+    """``redis://`` or ``unix://`` URL."""
+    triton_url: str | None = Field(None, validation_alias=AliasChoices("INSIGHTS_TRITON_URL", "TRITON_URL"))
+    """host:port of Triton's gRPC endpoint; unset: embedded ONNX Runtime."""
     descriptor_set: Path = REPO_ROOT / "gateway" / "build" / "insights.pb"
-
+    """The API's descriptor set (``make protos``), which Envoy loads for REST transcoding."""
     log_level: str = "INFO"
-    shutdown_grace_s: float = 10.0
+    """Level of the JSON logs on stderr."""
 
-    @property
-    def auth_window_s(self) -> int:
-        return 60
+    network: NetworkSettings = NetworkSettings()
+    db: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    auth: AuthSettings = AuthSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
+    inference: InferenceSettings = InferenceSettings()
+    worker: WorkerSettings = WorkerSettings()
+    ingestion: IngestionSettings = IngestionSettings()
+    stream: StreamSettings = StreamSettings()
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable Settings reads: its names, default (as shown) and meaning."""
+
+    names: tuple[str, ...]
+    default: str
+    doc: str
+
+
+def variables(model: type[BaseModel] = Settings, env_prefix: str = "INSIGHTS_") -> list[Variable]:
+    """Every environment variable a settings model reads, nested groups included, in field order."""
+    docs = _docstrings(model)
+    found = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found += variables(annotation, f"{env_prefix}{name.upper()}__")
+            continue
+        alias = field.validation_alias
+        names = tuple(map(str, alias.choices)) if isinstance(alias, AliasChoices) else (f"{env_prefix}{name.upper()}",)
+        default = field.default
+        if isinstance(default, SecretStr):
+            shown = "a development value"
+        elif isinstance(default, Path):
+            shown = str(default.relative_to(REPO_ROOT)) if default.is_relative_to(REPO_ROOT) else str(default)
+        else:
+            shown = "unset" if default is None else str(default)
+        found.append(Variable(names, shown, docs.get(name, "")))
+    return found
+
+
+def _docstrings(model: type[BaseModel]) -> dict[str, str]:
+    """The string literal that follows each field's assignment in the class body."""
+    import ast
+    import inspect
+    import textwrap
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(model)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, following in itertools.pairwise(body):
+        if isinstance(node, ast.AnnAssign | ast.Assign) and isinstance(following, ast.Expr):
+            value: Any = following.value
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0]
+                if isinstance(target, ast.Name):
+                    docs[target.id] = " ".join(value.value.split())
+    return docs
+
+
+def markdown_table() -> str:
+    """README's configuration table, generated from the fields above (a unit test keeps them equal)."""
+    lines = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for variable in variables():
+        lines.append(f"| `{' / '.join(variable.names)}` | `{variable.default}` | {variable.doc} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown_table() + "\n")

@@ -28,12 +28,12 @@ from insights.api.status import (
     unimplemented_failure,
 )
 from insights.api.types import Context
-from insights.audit import AuditLog
 from insights.auth.authenticator import Authenticator
 from insights.context import CallContext, Principal, current_call
 from insights.errors import AuthenticationError, InsightsError, PermissionDeniedError, RateLimitInfo
-from insights.logging import get_logger
-from insights.ratelimit import RateLimiter
+from insights.infra.audit import AuditLog
+from insights.infra.logging import get_logger
+from insights.infra.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     Handler = grpc.RpcMethodHandler[Any, Any]

@@ -21,8 +21,8 @@ from insights.api.servicers.ingestion import IngestionServicer
 from insights.api.servicers.privacy import PrivacyServicer
 from insights.api.servicers.stream import StreamServicer
 from insights.api.servicers.system import SystemServicer
-from insights.app import Platform
-from insights.logging import get_logger
+from insights.compose import ServerPlatform
+from insights.infra.logging import get_logger
 from insights.v1 import (
     analysis_pb2_grpc,
     auth_pb2_grpc,
@@ -37,7 +37,7 @@ log = get_logger(__name__)
 HEALTH_POLL_S = 2.0
 
 
-def build_server(platform: Platform) -> tuple[grpc.aio.Server, Any]:
+def build_server(platform: ServerPlatform) -> tuple[grpc.aio.Server, Any]:
     s = platform.settings
     server = grpc.aio.server(
         interceptors=[
@@ -46,20 +46,18 @@ def build_server(platform: Platform) -> tuple[grpc.aio.Server, Any]:
                 platform.authenticator,
                 platform.limiter,
                 platform.audit,
-                s.trusted_proxies,
+                s.network.trusted_proxies,
             )
         ],
         options=[("grpc.max_receive_message_length", 32 * 1024 * 1024)],
     )
     auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(platform.auth), server)
     system_pb2_grpc.add_SystemServiceServicer_to_server(SystemServicer(platform.health), server)
-    # Declared in the protos, built by later milestones: they answer UNIMPLEMENTED, never a fake result.
-    ingestion_pb2_grpc.add_IngestionServiceServicer_to_server(
-        IngestionServicer(platform.ingestion, max_stream_events=10 * s.ingest_max_batch), server
-    )
+    ingestion_pb2_grpc.add_IngestionServiceServicer_to_server(IngestionServicer(platform.ingestion), server)
+    # Declared in the protos, not built yet: every method answers UNIMPLEMENTED, never a fake result.
     query_pb2_grpc.add_QueryServiceServicer_to_server(query_pb2_grpc.QueryServiceServicer(), server)
     analysis_pb2_grpc.add_AnalysisServiceServicer_to_server(AnalysisServicer(platform.analysis), server)
-    stream_pb2_grpc.add_StreamServiceServicer_to_server(StreamServicer(platform.events, platform.db), server)
+    stream_pb2_grpc.add_StreamServiceServicer_to_server(StreamServicer(platform.streams), server)
     privacy_pb2_grpc.add_PrivacyServiceServicer_to_server(PrivacyServicer(platform.privacy), server)
 
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
@@ -67,11 +65,11 @@ def build_server(platform: Platform) -> tuple[grpc.aio.Server, Any]:
     reflection.enable_server_reflection(
         [*service_names(), health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
-    server.add_insecure_port(f"{s.grpc_host}:{s.grpc_port}")
+    server.add_insecure_port(f"{s.network.grpc_host}:{s.network.grpc_port}")
     return server, health_servicer
 
 
-async def _track_health(platform: Platform, servicer: Any) -> None:
+async def _track_health(platform: ServerPlatform, servicer: Any) -> None:
     """Keeps the gRPC health status in step with PostgreSQL's reachability."""
     serving = None
     while True:
@@ -89,35 +87,36 @@ async def _track_health(platform: Platform, servicer: Any) -> None:
         await asyncio.sleep(HEALTH_POLL_S)
 
 
-async def serve(platform: Platform) -> None:
+async def serve(platform: ServerPlatform) -> None:
     s = platform.settings
     await platform.start()
     server, health_servicer = build_server(platform)
-    if s.metrics_port:
-        start_http_server(s.metrics_port, addr=s.grpc_host)
+    if s.network.metrics_port:
+        start_http_server(s.network.metrics_port, addr=s.network.grpc_host)
     await server.start()
     # Everything allocated so far (modules, descriptors, settings) lives as long as the process: move
     # it out of the collector's sight. Otherwise every full collection walks those few hundred thousand
     # objects again, and a 5,000-event batch, which allocates enough to trigger several, pays ~10 µs an
     # event for it (benchmarks/ingest/RESULTS.md).
     gc.freeze()
-    log.info("server.started", address=f"{s.grpc_host}:{s.grpc_port}", metrics_port=s.metrics_port)
+    log.info("server.started", address=f"{s.network.grpc_host}:{s.network.grpc_port}",
+             metrics_port=s.network.metrics_port)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     tracker = asyncio.create_task(_track_health(platform, health_servicer))
-    if s.worker_enabled:
+    if s.worker.enabled:
         platform.worker.start()
     await stop.wait()
 
-    log.info("server.stopping", grace_s=s.shutdown_grace_s)
+    log.info("server.stopping", grace_s=s.network.shutdown_grace_s)
     await health_servicer.enter_graceful_shutdown()
-    platform.events.end_subscriptions()  # live streams end now instead of holding the grace period
+    platform.streams.end_subscriptions()  # live streams end now instead of holding the grace period
     tracker.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await tracker
-    await server.stop(s.shutdown_grace_s)
+    await server.stop(s.network.shutdown_grace_s)
     await platform.close()
     log.info("server.stopped")

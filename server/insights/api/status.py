@@ -23,6 +23,7 @@ from insights.errors import (
     PermissionDeniedError,
     RateLimitedError,
     RateLimitInfo,
+    ResourceExhaustedError,
     UnavailableError,
     ValidationError,
 )
@@ -37,6 +38,7 @@ _CODES: list[tuple[type[InsightsError], grpc.StatusCode]] = [
     (AlreadyExistsError, grpc.StatusCode.ALREADY_EXISTS),
     (ConflictError, grpc.StatusCode.ABORTED),
     (RateLimitedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (ResourceExhaustedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (UnavailableError, grpc.StatusCode.UNAVAILABLE),
 ]
 

@@ -3,9 +3,9 @@
 Revocation state lives durably in PostgreSQL (refresh-token families, token versions, API keys)
 and is cached in Redis:
 
-- ``revoked:jti:{jti}`` — an access token signed out, until it would expire;
-- ``sess:{session}`` — the session's state: the user's token version, or ``revoked`` (60 s);
-- ``apikey:{hash}`` — an API key's organization and permissions, or ``revoked`` (60 s).
+- ``RedisKeys.revoked_token`` — an access token signed out, until it would expire;
+- ``RedisKeys.session`` — the session's state: the user's token version, or ``revoked`` (60 s);
+- ``RedisKeys.api_key`` — an API key's organization and permissions, or ``revoked`` (60 s).
 
 While Redis is down every call checks PostgreSQL instead, so sign-out, password changes and
 key revocation keep taking effect at once. A revocation made while Redis is unreachable is
@@ -22,10 +22,10 @@ from uuid import UUID
 
 from insights.auth.permissions import effective_permissions
 from insights.auth.tokens import TokenService, sha256_hex
-from insights.cache import RedisClient, RedisUnavailable
 from insights.context import Principal
-from insights.db.pool import Database
 from insights.errors import AuthenticationError
+from insights.infra.db import Database
+from insights.infra.redis import Redis, RedisUnavailable
 
 STATE_CACHE_TTL_S = 60
 _REVOKED = "revoked"
@@ -34,14 +34,14 @@ _REVOKED = "revoked"
 class SessionCache:
     """Writes revocations to Redis (best effort: PostgreSQL already holds them)."""
 
-    def __init__(self, redis: RedisClient, session_ttl_s: int) -> None:
+    def __init__(self, redis: Redis, session_ttl_s: int) -> None:
         self._redis = redis
         self._session_ttl_s = session_ttl_s
 
     async def revoke_token(self, token_id: str, expires_at: int) -> None:
         ttl = max(1, expires_at - int(time.time()))
         try:
-            await self._redis.run(lambda r: r.set(f"revoked:jti:{token_id}", "1", ex=ttl))
+            await self._redis.run(lambda r: r.set(self._redis.keys.revoked_token(token_id), "1", ex=ttl))
         except RedisUnavailable:
             pass
 
@@ -53,7 +53,7 @@ class SessionCache:
             async def write(r):  # type: ignore[no-untyped-def]
                 async with r.pipeline(transaction=False) as pipe:
                     for sid in session_ids:
-                        pipe.set(f"sess:{sid}", _REVOKED, ex=STATE_CACHE_TTL_S)
+                        pipe.set(self._redis.keys.session(sid), _REVOKED, ex=STATE_CACHE_TTL_S)
                     return await pipe.execute()
 
             await self._redis.run(write)
@@ -62,23 +62,24 @@ class SessionCache:
 
     async def forget_api_key(self, key_hash: str) -> None:
         try:
-            await self._redis.run(lambda r: r.set(f"apikey:{key_hash}", _REVOKED, ex=STATE_CACHE_TTL_S))
+            await self._redis.run(lambda r: r.set(self._redis.keys.api_key(key_hash), _REVOKED, ex=STATE_CACHE_TTL_S))
         except RedisUnavailable:
             pass
 
 
 class Authenticator:
-    def __init__(self, db: Database, redis: RedisClient, tokens: TokenService) -> None:
+    def __init__(self, db: Database, redis: Redis, tokens: TokenService) -> None:
         self._db = db
         self._redis = redis
         self._tokens = tokens
 
     async def from_bearer(self, token: str) -> Principal:
         claims = self._tokens.decode_access(token)
+        keys = self._redis.keys
         state: str | None
         try:
             values = await self._redis.run(
-                lambda r: r.mget(f"revoked:jti:{claims.token_id}", f"sess:{claims.session_id}")
+                lambda r: r.mget(keys.revoked_token(claims.token_id), keys.session(claims.session_id))
             )
             revoked_jti, state = cast(list[str | None], values)
             if revoked_jti:
@@ -87,7 +88,7 @@ class Authenticator:
                 state = await self._session_state(claims.organization_id, claims.user_id, claims.session_id)
                 fresh = state
                 await self._redis.run(
-                    lambda r: r.set(f"sess:{claims.session_id}", fresh, ex=STATE_CACHE_TTL_S)
+                    lambda r: r.set(keys.session(claims.session_id), fresh, ex=STATE_CACHE_TTL_S)
                 )
         except RedisUnavailable:
             state = await self._session_state(claims.organization_id, claims.user_id, claims.session_id)
@@ -125,14 +126,14 @@ class Authenticator:
         key_hash = sha256_hex(secret)
         cached: str | None = None
         try:
-            cached = cast(str | None, await self._redis.run(lambda r: r.get(f"apikey:{key_hash}")))
+            cached = cast(str | None, await self._redis.run(lambda r: r.get(self._redis.keys.api_key(key_hash))))
         except RedisUnavailable:
             pass
         if cached is None:
             cached = await self._api_key_state(key_hash)
             value = cached
             try:
-                await self._redis.run(lambda r: r.set(f"apikey:{key_hash}", value, ex=STATE_CACHE_TTL_S))
+                await self._redis.run(lambda r: r.set(self._redis.keys.api_key(key_hash), value, ex=STATE_CACHE_TTL_S))
             except RedisUnavailable:
                 pass
         if cached == _REVOKED:

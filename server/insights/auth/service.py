@@ -14,14 +14,12 @@ from uuid import UUID
 import psycopg.errors
 from psycopg.types.json import Jsonb
 
-from insights.audit import AuditLog
 from insights.auth.authenticator import SessionCache
 from insights.auth.models import ApiKeyView, AuthResult, UserView
 from insights.auth.passwords import PasswordHasher
 from insights.auth.tokens import TokenService, sha256_hex
 from insights.auth.validation import Violations
 from insights.context import CallContext
-from insights.db.pool import Conn, Database
 from insights.errors import (
     AccountLockedError,
     AlreadyExistsError,
@@ -30,12 +28,26 @@ from insights.errors import (
     PermissionDeniedError,
     ValidationError,
 )
-from insights.settings import Settings
+from insights.infra import paging
+from insights.infra.audit import AuditLog
+from insights.infra.db import Conn, Database
+from insights.infra.paging import Page
+from insights.settings import AuthSettings
 
 _USER_COLUMNS = """u.id, u.email, u.first_name, u.last_name, u.role, u.permissions, u.organization_id,
   o.name AS organization_name, u.created_at, u.last_login_at, u.token_version, u.is_active"""
 _USER_SELECT = f"SELECT {_USER_COLUMNS} FROM users u JOIN organizations o ON o.id = u.organization_id"
 _INVALID_CREDENTIALS = "Invalid credentials"
+REGISTERED = "verification_sent"
+
+
+# Keyset condition of the (created_at, id) listings; the first page passes NULLs.
+_AFTER = "(%s::timestamptz IS NULL OR {key} > (%s::timestamptz, %s::uuid))"
+
+
+def _after_params(after: list[Any] | None, size: int) -> tuple[Any, ...]:
+    at, after_id = after if after is not None else (None, None)
+    return at, at, after_id, size + 1
 
 
 def _raise_if(violations: Violations) -> None:
@@ -46,7 +58,7 @@ def _raise_if(violations: Violations) -> None:
 class AuthService:
     def __init__(
         self,
-        settings: Settings,
+        settings: AuthSettings,
         db: Database,
         tokens: TokenService,
         passwords: PasswordHasher,
@@ -71,7 +83,8 @@ class AuthService:
         first_name: str,
         last_name: str,
         organization_name: str,
-    ) -> AuthResult:
+    ) -> str:
+        """Creates the organization and its first admin; the answer never says whether the email was taken."""
         v = Violations()
         email = v.email("email", email)
         v.password("password", password)
@@ -88,13 +101,11 @@ class AuthService:
                     (organization_id, organization_name),
                 )
                 cur = await conn.execute(
-                    "INSERT INTO users (email, password_hash, first_name, last_name, role, organization_id,"
-                    " last_login_at) VALUES (%s, %s, %s, %s, 'admin', %s, now()) RETURNING id",
+                    "INSERT INTO users (email, password_hash, first_name, last_name, role, organization_id)"
+                    " VALUES (%s, %s, %s, %s, 'admin', %s) RETURNING id",
                     (email, password_hash, first_name, last_name, organization_id),
                 )
                 user_id = (await cur.fetchone() or {})["id"]
-                user = await self._load_user(conn, user_id)
-                result = await self._start_session(conn, ctx, user)
                 await self._audit.record(
                     ctx,
                     "auth.register",
@@ -106,8 +117,8 @@ class AuthService:
                     resource_id=organization_id,
                 )
         except psycopg.errors.UniqueViolation:
-            raise ValidationError.single("email", "is already registered") from None
-        return result
+            await self._audit.record(ctx, "auth.register.email_taken")
+        return REGISTERED
 
     async def login(self, ctx: CallContext, *, email: str, password: str) -> AuthResult:
         v = Violations()
@@ -390,19 +401,24 @@ class AuthService:
         except psycopg.errors.UniqueViolation:
             raise AlreadyExistsError("A user with this email already exists") from None
 
-    async def list_users(self, ctx: CallContext, *, page: int, page_size: int) -> tuple[list[UserView], int]:
+    async def list_users(self, ctx: CallContext, *, page_size: int, page_token: str) -> Page[UserView]:
         principal = ctx.require_principal()
-        page, page_size = max(page, 1), min(max(page_size or 50, 1), 100)
+        size = paging.page_size(page_size)
+        after = paging.decode_token(page_token, "users", arity=2)
         async with self._db.tenant_tx(principal.organization_id) as conn:
             # No organization filter needed: row-level security admits only the caller's users.
             cur = await conn.execute(
-                f"{_USER_SELECT} ORDER BY u.created_at, u.id LIMIT %s OFFSET %s",
-                (page_size, (page - 1) * page_size),
+                f"{_USER_SELECT} WHERE {_AFTER.format(key='(u.created_at, u.id)')}"
+                " ORDER BY u.created_at, u.id LIMIT %s",
+                _after_params(after, size),
             )
             users = [UserView.from_row(r) for r in await cur.fetchall()]
             cur = await conn.execute("SELECT count(*) AS n FROM users")
             total = (await cur.fetchone() or {"n": 0})["n"]
-        return users, total
+        more = len(users) > size
+        users = users[:size]
+        token = paging.encode_token("users", [users[-1].created_at.isoformat(), str(users[-1].id)]) if more else ""
+        return Page(users, token, total)
 
     async def create_api_key(
         self, ctx: CallContext, *, name: str, permissions: list[str]
@@ -439,11 +455,21 @@ class AuthService:
             )
         return key, secret
 
-    async def list_api_keys(self, ctx: CallContext) -> list[ApiKeyView]:
+    async def list_api_keys(self, ctx: CallContext, *, page_size: int, page_token: str) -> Page[ApiKeyView]:
         principal = ctx.require_principal()
+        size = paging.page_size(page_size)
+        after = paging.decode_token(page_token, "api_keys", arity=2)
         async with self._db.tenant_tx(principal.organization_id) as conn:
-            cur = await conn.execute("SELECT * FROM api_keys ORDER BY created_at")
-            return [ApiKeyView.from_row(r) for r in await cur.fetchall()]
+            cur = await conn.execute(
+                f"SELECT * FROM api_keys WHERE {_AFTER.format(key='(created_at, id)')}"
+                " ORDER BY created_at, id LIMIT %s",
+                _after_params(after, size),
+            )
+            keys = [ApiKeyView.from_row(r) for r in await cur.fetchall()]
+        more = len(keys) > size
+        keys = keys[:size]
+        token = paging.encode_token("api_keys", [keys[-1].created_at.isoformat(), str(keys[-1].id)]) if more else ""
+        return Page(keys, token)
 
     async def revoke_api_key(self, ctx: CallContext, *, key_id: str) -> None:
         principal = ctx.require_principal()

@@ -12,7 +12,7 @@ from uuid import UUID
 import jwt
 
 from insights.errors import AuthenticationError
-from insights.settings import Settings
+from insights.settings import AuthSettings
 
 
 def sha256_hex(value: str) -> str:
@@ -32,7 +32,7 @@ class AccessClaims:
 
 
 class TokenService:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: AuthSettings) -> None:
         self._secret = settings.jwt_secret.get_secret_value()
         self._issuer = settings.jwt_issuer
         self.access_ttl_s = settings.access_token_ttl_s

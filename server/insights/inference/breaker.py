@@ -12,7 +12,7 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from insights.inference.types import InferenceUnavailable
-from insights.logging import get_logger
+from insights.infra.logging import get_logger
 
 log = get_logger(__name__)
 

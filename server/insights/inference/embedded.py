@@ -22,7 +22,7 @@ import onnxruntime as ort
 
 from insights.inference.repository import ModelFiles, TextEncoder, is_batch_invariant, plan_buckets
 from insights.inference.types import InferenceUnavailable, Logits, Prediction, TokenArray, prediction_from_logits
-from insights.logging import get_logger
+from insights.infra.logging import get_logger
 
 log = get_logger(__name__)
 RELOAD_AFTER_S = 5.0

@@ -9,23 +9,22 @@ from insights.inference.long_text import LongTextBackend
 from insights.inference.repository import ModelFiles
 from insights.inference.triton import TritonBackend
 from insights.inference.types import SentimentBackend
-from insights.settings import Settings
+from insights.settings import InferenceSettings
 
 
-def build_backend(settings: Settings) -> SentimentBackend:
-    return LongTextBackend(_model_tier(settings))
+def build_backend(settings: InferenceSettings, triton_url: str | None) -> SentimentBackend:
+    return LongTextBackend(_model_tier(settings, triton_url))
 
 
-def _model_tier(settings: Settings) -> SentimentBackend:
-    files = ModelFiles.in_repository(settings.model_repository, settings.triton_model_name)
-    if settings.triton_url:
+def _model_tier(settings: InferenceSettings, triton_url: str | None) -> SentimentBackend:
+    files = ModelFiles.in_repository(settings.model_repository, settings.model_name)
+    if triton_url:
         return TritonBackend(
-            settings.triton_url, files, model_name=settings.triton_model_name, max_batch=settings.inference_max_batch,
-            default_timeout_s=settings.inference_timeout_s, attempt_timeout_s=settings.triton_attempt_timeout_s,
+            triton_url, files, model_name=settings.model_name, max_batch=settings.max_batch,
+            default_timeout_s=settings.timeout_s, attempt_timeout_s=settings.triton_attempt_timeout_s,
             breaker=CircuitBreaker("triton", threshold=settings.triton_breaker_threshold,
                                    reset_after_s=settings.triton_breaker_reset_s),
         )
     return EmbeddedBackend(
-        files, threads=settings.inference_threads, max_batch=settings.inference_max_batch,
-        window_ms=settings.inference_batch_window_ms,
+        files, threads=settings.threads, max_batch=settings.max_batch, window_ms=settings.batch_window_ms,
     )

@@ -21,8 +21,8 @@ from dataclasses import replace
 import numpy as np
 import numpy.typing as npt
 
+from insights.inference.text import MAX_TEXT_CHARS, normalize_text
 from insights.inference.types import LABELS, Prediction, SentimentBackend
-from insights.text import MAX_TEXT_CHARS, normalize_text
 
 #: Longest normalized text in the training split is 163 characters (p99 143).
 WINDOW_CHARS = 160

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
+from insights.inference.text import MAX_TEXT_CHARS, MAX_TOKENS, normalize_text
 from insights.inference.types import LABELS, MODEL_NAME, Logits, TokenArray
-from insights.text import MAX_TEXT_CHARS, MAX_TOKENS, normalize_text
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from insights.inference.types import (
     Prediction,
     prediction_from_logits,
 )
-from insights.logging import get_logger
+from insights.infra.logging import get_logger
 
 log = get_logger(__name__)
 

@@ -1,52 +1,41 @@
-"""Ingestion (seed: ingestInteractionWorkflow, batchIngest; design.md §2 steps 1-2).
+"""Ingestion: one event, a batch, a continuous stream, and edits of stored interactions.
 
-One transaction per call stores everything that belongs together, so a failure anywhere leaves
-nothing half-done (property 2):
-
-1. idempotency keys are claimed, per event or per batch (a retried event maps to the interaction
-   stored the first time);
-2. customers are resolved or created, enriched, and their counters updated (one upsert);
-3. interactions are written (COPY for batches), with ``processed_at`` NULL: the row *is* the
-   pending analysis job, so "stored" and "queued" cannot disagree.
-
-After the commit, ``interaction.created`` events go to the organization's stream (best effort).
+Every request is validated in one pass that names every bad field at once (``ValidationError``);
+bad items of a batch or stream are reported per item while the rest are stored. The storing itself
+is ``store.InteractionStore``: one transaction per call (or per stream chunk).
 """
 
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from psycopg.rows import DictRow, tuple_row
-
 from insights.context import CallContext
-from insights.db.pool import Conn, Database
+from insights.customers.models import Interaction
+from insights.customers.repository import fetch_interaction
 from insights.errors import ConflictError, FieldViolation, NotFoundError, ValidationError
-from insights.events import INTERACTION_CREATED, INTERACTION_UPDATED, EventBus, NewEvent
-from insights.ingestion.enrich import Enrichment, enrich
+from insights.events.publisher import EventPublisher
+from insights.events.types import INTERACTION_UPDATED, NewEvent
+from insights.infra.db import Database
+from insights.ingestion.store import BatchKey, InteractionStore
 from insights.ingestion.validation import (
     MAX_IDEMPOTENCY_KEY,
     InteractionInput,
     ValidInteraction,
     check_content,
+    check_content_present,
     check_event_type,
     check_metadata,
     validate_interaction,
 )
-from insights.logging import get_logger
-from insights.settings import Settings
+from insights.settings import IngestionSettings
 
-log = get_logger(__name__)
-
-INTERACTION_COLUMNS = """
-  i.id, i.customer_id, c.external_id AS external_customer_id, i.timestamp, i.channel, i.event_type,
-  i.content, i.metadata, i.sentiment, i.sentiment_confidence, i.processed_at, i.created_at, i.version
-"""
+UPDATABLE_FIELDS = {"event_type": "eventType", "content": "content", "metadata": "metadata"}
+"""UpdateInteraction's mask paths (proto names) and the JSON names REST clients may send instead."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +43,9 @@ class ItemResult:
     index: int
     interaction_id: UUID | None = None
     duplicate: bool = False
-    violations: list[FieldViolation] = field(default_factory=list)
+    violations: tuple[FieldViolation, ...] = ()
+    conflict: bool = False
+    """The item's idempotency key was used for a different event earlier in the same request."""
 
     @property
     def ok(self) -> bool:
@@ -74,402 +65,211 @@ class BatchResult:
         return len(self.results) - self.successful
 
 
-@dataclass
-class InteractionChanges:
-    """UpdateInteraction's changes; None leaves a field as it is."""
-
-    event_type: str | None = None
-    content: str | None = None
-    metadata: Any = None
-    metadata_set: bool = False
-
-
-@dataclass
-class _Customer:
-    external_id: str
-    count: int = 0
-    first_seen: datetime | None = None
-    last_seen: datetime | None = None
-    segment: str | None = None
-    profile: dict[str, Any] = field(default_factory=dict)
-    latest: datetime | None = None
-
-
 @dataclass(frozen=True)
-class _BatchKey:
-    """A batch's idempotency key and the slice of item indexes it covers."""
+class InteractionChanges:
+    """UpdateInteraction as received: the new values and the mask (empty: the fields that are set)."""
 
-    key: str
-    offset: int
-    size: int
+    interaction_id: str
+    version: int
+    event_type: str = ""
+    content: str = ""
+    metadata: Any = None
+    """A JSON object, or None when the request carried none."""
+    mask: tuple[str, ...] = ()
+
+
+def _same_event(a: ValidInteraction, b: ValidInteraction) -> bool:
+    return (a.customer_ref, a.timestamp, a.channel, a.event_type, a.content, a.metadata_json) == (
+        b.customer_ref, b.timestamp, b.channel, b.event_type, b.content, b.metadata_json
+    )
 
 
 class IngestionService:
-    def __init__(self, settings: Settings, db: Database, events: EventBus) -> None:
+    def __init__(self, settings: IngestionSettings, db: Database, events: EventPublisher) -> None:
         self._db = db
         self._events = events
-        self._max_batch = settings.ingest_max_batch
-        self._skew = timedelta(seconds=settings.ingest_clock_skew_s)
+        self._store = InteractionStore(db, events)
+        self._max_batch = settings.max_batch
+        self._max_stream_events = settings.max_stream_events
+        self._stream_chunk = settings.stream_chunk
+        self._skew = timedelta(seconds=settings.clock_skew_s)
 
-    # --- public API ------------------------------------------------------------------------------
+    # --- one, many, a stream -------------------------------------------------------------------
 
     async def ingest(self, ctx: CallContext, item: InteractionInput) -> ItemResult:
         """One event; raises ``ValidationError`` naming every bad field."""
         valid = validate_interaction(item, now=datetime.now(UTC), clock_skew=self._skew)
         if isinstance(valid, list):
             raise ValidationError(valid)
-        organization_id = ctx.require_principal().organization_id
-        stored = await self._store(organization_id, [(0, valid)])
-        interaction_id, duplicate = stored[0]
-        return ItemResult(0, interaction_id, duplicate)
+        stored = (await self._store.store(ctx.require_principal().organization_id, [(0, valid)]))[0]
+        return ItemResult(0, stored.interaction_id, stored.duplicate)
 
     async def ingest_batch(
         self, ctx: CallContext, items: Sequence[InteractionInput], *, idempotency_key: str = "",
-        index_offset: int = 0,
     ) -> BatchResult:
-        """Up to ``ingest_max_batch`` events; results in request order, bad items reported per item.
+        """Up to ``max_batch`` events; results in request order, bad items reported per item.
 
         With a batch ``idempotency_key`` the batch records which interaction each item without its own
-        key became (one row per batch), so a retried batch stores nothing twice.
-        """
-        organization_id = ctx.require_principal().organization_id
+        key became (one row per batch), so a retried batch stores nothing twice."""
+        violations = []
         if not items:
-            raise ValidationError.single("interactions", "must contain at least one interaction")
+            violations.append(FieldViolation("interactions", "must contain at least one interaction"))
         if len(items) > self._max_batch:
-            raise ValidationError.single("interactions", f"must contain at most {self._max_batch} interactions")
+            violations.append(FieldViolation("interactions", f"must contain at most {self._max_batch} interactions"))
         if len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
-            raise ValidationError.single("idempotencyKey", f"must be at most {MAX_IDEMPOTENCY_KEY} characters")
+            violations.append(FieldViolation("idempotencyKey", f"must be at most {MAX_IDEMPOTENCY_KEY} characters"))
+        if violations:
+            raise ValidationError(violations)
+        organization_id = ctx.require_principal().organization_id
+        return await self._ingest_chunk(organization_id, items, 0, idempotency_key)
+
+    async def ingest_stream(self, ctx: CallContext, items: AsyncIterator[InteractionInput]) -> BatchResult:
+        """Stores what arrives in chunks (durable as it goes, not only when the client closes). Past
+        ``max_stream_events`` each event is answered as rejected: nothing is silently dropped."""
+        organization_id = ctx.require_principal().organization_id
+        results: list[ItemResult] = []
+        chunk: list[InteractionInput] = []
+        received = 0
+
+        async def flush() -> None:
+            if chunk:
+                batch = await self._ingest_chunk(organization_id, chunk, received - len(chunk))
+                results.extend(batch.results)
+                chunk.clear()
+
+        async for item in items:
+            index = received
+            received += 1
+            if index >= self._max_stream_events:
+                await flush()
+                limit = f"a stream carries at most {self._max_stream_events} events; open a new one"
+                results.append(ItemResult(index, violations=(FieldViolation(f"interactions[{index}]", limit),)))
+                continue
+            chunk.append(item)
+            if len(chunk) >= self._stream_chunk:
+                await flush()
+        await flush()
+        return BatchResult(results)
+
+    async def _ingest_chunk(
+        self, organization_id: UUID, items: Sequence[InteractionInput], index_offset: int, idempotency_key: str = "",
+    ) -> BatchResult:
         now = datetime.now(UTC)
         results: dict[int, ItemResult] = {}
         valid: list[tuple[int, ValidInteraction]] = []
+        first_with_key: dict[str, ValidInteraction] = {}
         for offset, item in enumerate(items):
             index = index_offset + offset
-            checked = validate_interaction(item, now=now, clock_skew=self._skew, prefix=f"interactions[{index}].")
+            prefix = f"interactions[{index}]."
+            checked = validate_interaction(item, now=now, clock_skew=self._skew, prefix=prefix)
             if isinstance(checked, list):
-                results[index] = ItemResult(index, violations=checked)
+                results[index] = ItemResult(index, violations=tuple(checked))
                 continue
+            key = checked.idempotency_key
+            if key is not None:
+                first = first_with_key.setdefault(key, checked)
+                if first is not checked and not _same_event(first, checked):
+                    # A retry of an event is the same event; one key for two events is a client bug, and
+                    # storing either silently would lose the other.
+                    conflict = FieldViolation(
+                        f"{prefix}idempotencyKey", "was used for a different event in this request"
+                    )
+                    results[index] = ItemResult(index, violations=(conflict,), conflict=True)
+                    continue
             valid.append((index, checked))
         if valid:
-            batch = _BatchKey(idempotency_key, index_offset, len(items)) if idempotency_key else None
-            stored = await self._store(organization_id, valid, batch)
+            batch = BatchKey(idempotency_key, index_offset, len(items)) if idempotency_key else None
+            stored = await self._store.store(organization_id, valid, batch)
             for index, _ in valid:
-                interaction_id, duplicate = stored[index]
-                results[index] = ItemResult(index, interaction_id, duplicate)
+                results[index] = ItemResult(index, stored[index].interaction_id, stored[index].duplicate)
         return BatchResult([results[index_offset + i] for i in range(len(items))])
 
-    async def update_interaction(
-        self, ctx: CallContext, *, interaction_id: str, version: int, changes: InteractionChanges
-    ) -> dict[str, Any]:
-        """Optimistic concurrency: ``version`` must be the current one, else ``ConflictError``
-        (409) whose metadata carries ``currentVersion``. Changed content is analysed again."""
+    # --- edits -----------------------------------------------------------------------------------
+
+    async def update_interaction(self, ctx: CallContext, changes: InteractionChanges) -> Interaction:
+        """Optimistic concurrency: ``version`` must be the current one, else ``ConflictError`` (409)
+        whose metadata carries ``currentVersion``. Changed content is analysed again."""
         organization_id = ctx.require_principal().organization_id
         violations: list[FieldViolation] = []
+        paths, unknown = self._mask_paths(changes)
+        violations += [FieldViolation("updateMask", f"unknown field {path!r}") for path in unknown]
+        target: UUID | None = None
         try:
-            target = UUID(interaction_id)
+            target = UUID(changes.interaction_id)
         except ValueError:
             violations.append(FieldViolation("id", "must be a UUID"))
-        if version < 1:
+        if changes.version < 1:
             violations.append(FieldViolation("version", "is required: the version you last read"))
-        if changes.event_type is not None:
+        if "event_type" in paths:
             violations += check_event_type(changes.event_type, "eventType")
         metadata: dict[str, Any] | None = None
-        if changes.metadata_set:
-            metadata, _, bad = check_metadata(changes.metadata, "metadata")
+        if "metadata" in paths:
+            metadata, _, bad = check_metadata(changes.metadata if changes.metadata is not None else {}, "metadata")
             violations += bad
-        if changes.event_type is None and changes.content is None and not changes.metadata_set:
+        if not paths and not unknown:
             violations.append(FieldViolation("updateMask", "names nothing to change"))
-        if violations:
-            raise ValidationError(violations)
+        content = changes.content if "content" in paths else None
+        if content is not None:
+            violations += check_content(content, "content")
 
         async with self._db.tenant_tx(organization_id) as conn:
-            cur = await conn.execute(
-                "SELECT id, timestamp, channel, version, customer_id FROM customer_interactions"
-                " WHERE id = %s FOR UPDATE",
-                (target,),
-            )
-            row = await cur.fetchone()
-            if row is None:
+            current = await fetch_interaction(conn, target, for_update=True) if target is not None else None
+            if content is not None and current is not None:
+                # The one rule that needs the stored row: may content be empty on its channel?
+                violations += check_content_present(content, current.channel, "content")
+            if violations:
+                raise ValidationError(violations)
+            if current is None:
                 raise NotFoundError("Interaction not found")
-            if row["version"] != version:
+            if current.version != changes.version:
                 raise ConflictError(
                     "Record was modified by another request",
-                    metadata={"currentVersion": str(row["version"]), "interactionId": str(target)},
+                    metadata={"currentVersion": str(current.version), "interactionId": str(current.id)},
                 )
-            if changes.content is not None:
-                bad = check_content(changes.content, row["channel"], "content")
-                if bad:
-                    raise ValidationError(bad)
             await conn.execute(
                 """
                 UPDATE customer_interactions SET
                   event_type = COALESCE(%(event_type)s, event_type),
                   content = CASE WHEN %(content_set)s THEN %(content)s ELSE content END,
                   metadata = COALESCE(%(metadata)s::jsonb, metadata),
-                  -- new text, new analysis: the row becomes a pending job again
+                  -- new text, new analysis: the row becomes a pending job again, free to be claimed
                   sentiment = CASE WHEN %(content_set)s THEN NULL ELSE sentiment END,
                   sentiment_confidence = CASE WHEN %(content_set)s THEN NULL ELSE sentiment_confidence END,
                   processed_at = CASE WHEN %(content_set)s THEN NULL ELSE processed_at END,
+                  claimed_until = CASE WHEN %(content_set)s THEN NULL ELSE claimed_until END,
                   version = version + 1
                 WHERE id = %(id)s AND timestamp = %(ts)s
                 """,
                 {
-                    "event_type": changes.event_type,
-                    "content_set": changes.content is not None,
-                    "content": changes.content or None,
+                    "event_type": changes.event_type if "event_type" in paths else None,
+                    "content_set": content is not None,
+                    "content": content or None,
                     "metadata": json.dumps(metadata) if metadata is not None else None,
-                    "id": target,
-                    "ts": row["timestamp"],
+                    "id": current.id,
+                    "ts": current.timestamp,
                 },
             )
-            updated = await fetch_interaction(conn, target)
+            updated = await fetch_interaction(conn, current.id)
         assert updated is not None
-        await self._events.publish(
-            organization_id, INTERACTION_UPDATED, interaction_id=target, customer_id=updated["customer_id"],
-            channel=updated["channel"], payload={"version": updated["version"], "eventType": updated["event_type"]},
-        )
+        await self._events.publish(organization_id, NewEvent(
+            INTERACTION_UPDATED, updated.id, updated.customer_id, updated.channel,
+            {"version": updated.version, "eventType": updated.event_type}, updated.external_customer_id,
+        ))
         return updated
 
-    # --- the transaction ---------------------------------------------------------------------------
-
-    async def _store(
-        self, organization_id: UUID, items: list[tuple[int, ValidInteraction]], batch: _BatchKey | None = None,
-    ) -> dict[int, tuple[UUID, bool]]:
-        """Stores the non-duplicate items; maps each index to (interaction id, duplicate).
-
-        A deadlock with another transaction (rare: the analysis worker locks customers in id order, a
-        batch in external-id order) rolls all of it back and answers UNAVAILABLE: retry-safe by key.
-        """
-        new_ids = dict(zip((index for index, _ in items), _new_ids(len(items)), strict=True))
-        out: dict[int, tuple[UUID, bool]] = {}
-        customer_ids: dict[int, UUID] = {}
-        async with self._db.tenant_tx(organization_id) as conn:
-            duplicates = await self._claim_keys(conn, organization_id, items, new_ids)
-            if batch is not None:
-                keyless = {index: new_ids[index] for index, v in items if v.idempotency_key is None}
-                duplicates.update(await self._claim_batch(conn, organization_id, batch, keyless))
-            out.update({index: (existing, True) for index, existing in duplicates.items()})
-            fresh = [(index, v) for index, v in items if index not in duplicates]
-            if fresh:
-                enrichments = {index: enrich(v.metadata) for index, v in fresh}
-                customer_ids = await self._upsert_customers(conn, organization_id, fresh, enrichments)
-                rows = [
-                    (new_ids[index], customer_ids[index], organization_id, v.timestamp, v.channel, v.event_type,
-                     v.content, _stored_metadata(v, enrichments[index]))
-                    for index, v in fresh
-                ]
-                await self._insert_interactions(conn, rows)
-                out.update({index: (new_ids[index], False) for index, _ in fresh})
-        if fresh:
-            customer_text = {customer: str(customer) for customer in set(customer_ids.values())}
-            self._events.publish_soon(
-                organization_id,
-                [
-                    NewEvent(INTERACTION_CREATED, new_ids[index], customer_text[customer_ids[index]], v.channel,
-                             {"eventType": v.event_type, "timestamp": v.timestamp.isoformat()})
-                    for index, v in fresh
-                ],
-            )
-        return out
-
-    async def _claim_keys(
-        self, conn: Conn, organization_id: UUID, items: list[tuple[int, ValidInteraction]], new_ids: dict[int, UUID]
-    ) -> dict[int, UUID]:
-        """Claims the items' idempotency keys; returns the items that are duplicates, with the
-        interaction stored under their key. A concurrent claim of the same key waits for the other
-        transaction (unique index) and then sees its outcome."""
-        owner: dict[str, int] = {}
-        repeats: list[tuple[int, str]] = []
-        for index, v in items:
-            if v.idempotency_key is None:
-                continue
-            if v.idempotency_key in owner:
-                repeats.append((index, v.idempotency_key))  # the same key twice in one batch
-            else:
-                owner[v.idempotency_key] = index
-        if not owner:
-            return {}
-        keys = sorted(owner)  # one lock order for every transaction: no deadlocks between batches
-        mine = [new_ids[owner[k]] for k in keys]
-        cur = await conn.execute(
-            """
-            INSERT INTO ingest_idempotency (organization_id, idempotency_key, interaction_id)
-            SELECT %s, k, i FROM unnest(%b::text[], %b::uuid[]) AS u(k, i)
-            ON CONFLICT DO NOTHING
-            """,
-            (organization_id, keys, mine),
-        )
-        duplicates: dict[int, UUID] = {}
-        if cur.rowcount != len(keys):
-            # Some keys were there already (a retry): they name the interaction stored the first time.
-            async with conn.cursor(row_factory=tuple_row) as look:
-                await look.execute(
-                    "SELECT idempotency_key, interaction_id FROM ingest_idempotency"
-                    " WHERE organization_id = %s AND idempotency_key = ANY(%s)",
-                    (organization_id, keys),
-                )
-                for key, stored in await look.fetchall():
-                    if stored != new_ids[owner[key]]:
-                        duplicates[owner[key]] = stored
-        for index, key in repeats:
-            first = owner[key]
-            duplicates[index] = duplicates.get(first, new_ids[first])
-        return duplicates
-
-    async def _claim_batch(
-        self, conn: Conn, organization_id: UUID, batch: _BatchKey, keyless: dict[int, UUID]
-    ) -> dict[int, UUID]:
-        """Claims a batch key for the items without a key of their own; returns those that a previous
-        attempt of the batch stored already (index → that interaction). A concurrent attempt with the
-        same key waits for the other transaction (primary key) and then sees its outcome."""
-        planned: list[UUID | None] = [None] * batch.size
-        for index, interaction_id in keyless.items():
-            planned[index - batch.offset] = interaction_id
-        claimed = await conn.execute(
-            "INSERT INTO ingest_batch_idempotency (organization_id, batch_key, interaction_ids) VALUES (%s, %s, %b)"
-            " ON CONFLICT DO NOTHING",
-            (organization_id, batch.key, planned),
-        )
-        if claimed.rowcount == 1:
-            return {}
-        async with conn.cursor(row_factory=tuple_row) as cur:
-            await cur.execute(
-                "SELECT interaction_ids FROM ingest_batch_idempotency WHERE organization_id = %s AND batch_key = %s"
-                " FOR UPDATE",
-                (organization_id, batch.key),
-            )
-            row = await cur.fetchone()
-        stored: list[UUID | None] = list(row[0]) if row else []
-        duplicates = {
-            index: earlier for index in keyless
-            if (position := index - batch.offset) < len(stored) and (earlier := stored[position]) is not None
-        }
-        # Items the earlier attempt did not store (rejected then, valid now) are stored now: record them.
-        merged = stored + [None] * (len(planned) - len(stored))
-        for position, planned_id in enumerate(planned):
-            if merged[position] is None:
-                merged[position] = planned_id
-        if merged != stored:
-            await conn.execute(
-                "UPDATE ingest_batch_idempotency SET interaction_ids = %b"
-                " WHERE organization_id = %s AND batch_key = %s",
-                (merged, organization_id, batch.key),
-            )
-        return duplicates
-
-    async def _upsert_customers(
-        self, conn: Conn, organization_id: UUID, items: list[tuple[int, ValidInteraction]],
-        enrichments: dict[int, Enrichment],
-    ) -> dict[int, UUID]:
-        """Resolves or creates each item's customer and applies its counters; index → customer id."""
-        by_uuid = sorted({v.customer_uuid for _, v in items if v.customer_uuid is not None})
-        external_of: dict[UUID, str] = {}
-        if by_uuid:
-            cur = await conn.execute("SELECT id, external_id FROM customers WHERE id = ANY(%s)", (by_uuid,))
-            external_of = {row["id"]: row["external_id"] for row in await cur.fetchall()}
-
-        def external(v: ValidInteraction) -> str:
-            # Our UUID when it names one of the organization's customers, else their own id.
-            return external_of.get(v.customer_uuid, v.customer_ref) if v.customer_uuid else v.customer_ref
-
-        customers: dict[str, _Customer] = {}
-        for index, v in items:
-            c = customers.setdefault(external(v), _Customer(external(v)))
-            c.count += 1
-            c.first_seen = min(c.first_seen or v.timestamp, v.timestamp)
-            c.last_seen = max(c.last_seen or v.timestamp, v.timestamp)
-            enrichment = enrichments[index]
-            if c.latest is None or v.timestamp >= c.latest:
-                c.latest = v.timestamp
-                c.segment = enrichment.segment or c.segment
-                if enrichment.device:
-                    c.profile["device"] = enrichment.device
-                if enrichment.geo:
-                    c.profile["geo"] = enrichment.geo
-        # Sorted: concurrent batches lock shared customers in the same order (no deadlocks). The arrays go
-        # in binary (%b): psycopg dumps them 5-40x faster than as text, which showed in 5,000-event batches.
-        ordered = [customers[k] for k in sorted(customers)]
-        cur = await conn.execute(
-            """
-            INSERT INTO customers AS c (organization_id, external_id, segment, metadata, first_seen_at,
-                                        last_seen_at, interaction_count)
-            SELECT %s, e, s, m::jsonb, f, l, n
-            FROM unnest(%b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::int[])
-                 AS u(e, s, m, f, l, n)
-            ON CONFLICT (organization_id, external_id) DO UPDATE SET
-              segment = COALESCE(EXCLUDED.segment, c.segment),
-              metadata = c.metadata || EXCLUDED.metadata,
-              first_seen_at = LEAST(c.first_seen_at, EXCLUDED.first_seen_at),
-              last_seen_at = GREATEST(c.last_seen_at, EXCLUDED.last_seen_at),
-              interaction_count = c.interaction_count + EXCLUDED.interaction_count,
-              updated_at = now()
-            RETURNING id, external_id
-            """,
-            (
-                organization_id,
-                [c.external_id for c in ordered],
-                [c.segment for c in ordered],
-                [json.dumps(c.profile) for c in ordered],
-                [c.first_seen for c in ordered],
-                [c.last_seen for c in ordered],
-                [c.count for c in ordered],
-            ),
-        )
-        ids = {row["external_id"]: row["id"] for row in await cur.fetchall()}
-        return {index: ids[external(v)] for index, v in items}
-
-    async def _insert_interactions(self, conn: Conn, rows: list[tuple[Any, ...]]) -> None:
-        if len(rows) == 1:
-            await conn.execute(
-                "INSERT INTO customer_interactions (id, customer_id, organization_id, timestamp, channel,"
-                " event_type, content, metadata) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb)",
-                rows[0],
-            )
-            return
-        # COPY cannot write to a table with row-level security, so it fills a temporary table (no
-        # WAL, this connection only) and one INSERT ... SELECT moves the rows under the policy.
-        await conn.execute(
-            """
-            CREATE TEMP TABLE IF NOT EXISTS ingest_buffer (
-              id uuid, customer_id uuid, organization_id uuid, timestamp timestamptz, channel text,
-              event_type text, content text, metadata text
-            ) ON COMMIT DELETE ROWS
-            """
-        )
-        async with conn.cursor() as cur:
-            async with cur.copy(
-                "COPY ingest_buffer (id, customer_id, organization_id, timestamp, channel, event_type, content,"
-                " metadata) FROM STDIN (FORMAT BINARY)"
-            ) as copy:
-                copy.set_types(["uuid", "uuid", "uuid", "timestamptz", "text", "text", "text", "text"])
-                for row in rows:
-                    await copy.write_row(row)
-            await cur.execute(
-                "INSERT INTO customer_interactions (id, customer_id, organization_id, timestamp, channel,"
-                " event_type, content, metadata)"
-                " SELECT id, customer_id, organization_id, timestamp, channel, event_type, content, metadata::jsonb"
-                " FROM ingest_buffer"
-            )
-
-
-def _new_ids(count: int) -> list[UUID]:
-    """``count`` random (version 4) UUIDs from one read of the OS's random source: ``uuid.uuid4`` makes a
-    system call per id, which a 10,000-event batch notices."""
-    raw = os.urandom(16 * count)
-    return [UUID(bytes=raw[i : i + 16], version=4) for i in range(0, 16 * count, 16)]
-
-
-def _stored_metadata(v: ValidInteraction, enrichment: Enrichment) -> str:
-    """The metadata's JSON text as validated, plus what enrichment derived (no second full dump)."""
-    if not (enrichment.segment or enrichment.device or enrichment.geo):
-        return v.metadata_json
-    extra = '"_enriched":' + enrichment.as_json
-    return "{" + extra + "}" if v.metadata_json == "{}" else v.metadata_json[:-1] + "," + extra + "}"
-
-
-async def fetch_interaction(conn: Conn, interaction_id: UUID) -> DictRow | None:
-    cur = await conn.execute(
-        f"SELECT {INTERACTION_COLUMNS} FROM customer_interactions i JOIN customers c ON c.id = i.customer_id"
-        " WHERE i.id = %s",
-        (interaction_id,),
-    )
-    return await cur.fetchone()
+    @staticmethod
+    def _mask_paths(changes: InteractionChanges) -> tuple[set[str], list[str]]:
+        """The fields to change (proto names), and the mask entries that name no updatable field. An
+        empty mask means "the fields that are set"; entries may be proto or JSON style names."""
+        if not changes.mask:
+            paths = {
+                name for name, present in (
+                    ("event_type", bool(changes.event_type)), ("content", bool(changes.content)),
+                    ("metadata", changes.metadata is not None),
+                ) if present
+            }
+            return paths, []
+        by_any_name = {**{json_name: name for name, json_name in UPDATABLE_FIELDS.items()},
+                       **{name: name for name in UPDATABLE_FIELDS}}
+        paths = {by_any_name[p] for p in changes.mask if p in by_any_name}
+        return paths, [p for p in changes.mask if p not in by_any_name]

@@ -131,13 +131,19 @@ def check_event_type(value: str, name: str) -> list[FieldViolation]:
     return []
 
 
-def check_content(value: str, channel: str, name: str) -> list[FieldViolation]:
-    if channel in TEXT_CHANNELS and not value.strip():
-        return [FieldViolation(name, f"is required on the {channel} channel")]
+def check_content(value: str, name: str) -> list[FieldViolation]:
+    """The rules every content obeys, whatever the channel."""
     if len(value) > MAX_CONTENT:
         return [FieldViolation(name, f"must be at most {MAX_CONTENT} characters")]
     if "\x00" in value:
         return [FieldViolation(name, "must not contain NUL characters")]
+    return []
+
+
+def check_content_present(value: str, channel: str, name: str) -> list[FieldViolation]:
+    """Messages (text channels) must have content: it is what gets analysed."""
+    if channel in TEXT_CHANNELS and not value.strip():
+        return [FieldViolation(name, f"is required on the {channel} channel")]
     return []
 
 
@@ -184,7 +190,8 @@ def validate_interaction(
         violations.append(FieldViolation(name("channel"), f"must be one of {', '.join(sorted(CHANNELS))}"))
 
     violations += check_event_type(item.event_type, name("eventType"))
-    violations += check_content(item.content, channel, name("content"))
+    content = name("content")
+    violations += check_content_present(item.content, channel, content) or check_content(item.content, content)
     metadata, metadata_json, metadata_violations = check_metadata(item.metadata, name("metadata"))
     violations += metadata_violations
 

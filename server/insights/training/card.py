@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from insights.inference.long_text import WINDOW_CHARS
-from insights.text import MAX_TEXT_CHARS, MAX_TOKENS
+from insights.inference.text import MAX_TEXT_CHARS, MAX_TOKENS
 from insights.training import LABELS, MODEL_VERSION, cpu_model
 from insights.training.data import SPLIT_FRACTIONS, SPLIT_SEED, Splits
 from insights.training.train import META
@@ -75,7 +75,7 @@ def write_card(work_dir: Path, repo_dir: Path, splits: Splits) -> None:
         "no `token_type_ids`.",
         "- Output: `logits`: float32 `[batch, 3]` in the order of `labels.json` "
         f"(`{json.dumps(list(LABELS))}`); scores = softmax(logits), confidence = top score.",
-        f"- Text: `insights.text.normalize_text` (cut to {MAX_TEXT_CHARS} characters, URLs → `http`, "
+        f"- Text: `insights.inference.text.normalize_text` (cut to {MAX_TEXT_CHARS} characters, URLs → `http`, "
         "@mentions → `@user`, whitespace collapsed), then `tokenizer.json` (uncased WordPiece, "
         f"truncation to **{MAX_TOKENS} tokens** including [CLS]/[SEP], no padding: the caller right-pads "
         "with 0 to the longest text of the batch).",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from insights.text import normalize_text
+from insights.inference.text import normalize_text
 from insights.training import LABELS
 
 SPLIT_SEED = 20261127

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from insights.text import normalize_text
+from insights.inference.text import normalize_text
 from insights.training import MODEL_VERSION
 from insights.training.data import Splits, load_splits
 from insights.training.export import EXPORT_REPORT, TORCH_TEST_LOGITS

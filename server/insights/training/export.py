@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from insights.text import MAX_TOKENS
+from insights.inference.text import MAX_TOKENS
 from insights.training import LABELS, MODEL_VERSION
 from insights.training.data import Splits, load_splits
 from insights.training.metrics import scores

@@ -22,7 +22,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel
 
 from insights.inference.repository import TextEncoder
-from insights.text import MAX_TOKENS
+from insights.inference.text import MAX_TOKENS
 from insights.training import LABELS
 
 

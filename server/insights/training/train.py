@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from transformers import get_linear_schedule_with_warmup
 
-from insights.text import MAX_TOKENS
+from insights.inference.text import MAX_TOKENS
 from insights.training import LABELS, cpu_model
 from insights.training.data import Splits, load_splits
 from insights.training.metrics import macro_f1

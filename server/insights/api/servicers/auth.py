@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from insights.api import converters
+from insights.api.converters import auth as convert
 from insights.api.types import Context
 from insights.auth.service import AuthService
 from insights.context import current_call
@@ -11,39 +11,27 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     def __init__(self, auth: AuthService) -> None:
         self._auth = auth
 
-    async def Register(
-        self, request: auth_pb2.RegisterRequest, context: Context
-    ) -> auth_pb2.AuthResponse:
-        result = await self._auth.register(
-            current_call.get(),
-            email=request.email,
-            password=request.password,
-            first_name=request.first_name,
-            last_name=request.last_name,
-            organization_name=request.organization_name,
+    async def Register(self, request: auth_pb2.RegisterRequest, context: Context) -> auth_pb2.RegisterResponse:
+        status = await self._auth.register(
+            current_call.get(), email=request.email, password=request.password, first_name=request.first_name,
+            last_name=request.last_name, organization_name=request.organization_name,
         )
-        return converters.auth_response(result)
+        return auth_pb2.RegisterResponse(status=status)
 
-    async def Login(
-        self, request: auth_pb2.LoginRequest, context: Context
-    ) -> auth_pb2.AuthResponse:
+    async def Login(self, request: auth_pb2.LoginRequest, context: Context) -> auth_pb2.LoginResponse:
         result = await self._auth.login(current_call.get(), email=request.email, password=request.password)
-        return converters.auth_response(result)
+        return convert.signed_in(auth_pb2.LoginResponse, result)
 
-    async def Refresh(
-        self, request: auth_pb2.RefreshRequest, context: Context
-    ) -> auth_pb2.AuthResponse:
+    async def Refresh(self, request: auth_pb2.RefreshRequest, context: Context) -> auth_pb2.RefreshResponse:
         result = await self._auth.refresh(current_call.get(), refresh_token=request.refresh_token)
-        return converters.auth_response(result)
+        return convert.signed_in(auth_pb2.RefreshResponse, result)
 
-    async def Logout(
-        self, request: auth_pb2.LogoutRequest, context: Context
-    ) -> auth_pb2.LogoutResponse:
+    async def Logout(self, request: auth_pb2.LogoutRequest, context: Context) -> auth_pb2.LogoutResponse:
         await self._auth.logout(current_call.get(), refresh_token=request.refresh_token)
         return auth_pb2.LogoutResponse()
 
-    async def GetMe(self, request: auth_pb2.GetMeRequest, context: Context) -> auth_pb2.User:
-        return converters.user(await self._auth.me(current_call.get()))
+    async def GetMe(self, request: auth_pb2.GetMeRequest, context: Context) -> auth_pb2.GetMeResponse:
+        return auth_pb2.GetMeResponse(user=convert.user(await self._auth.me(current_call.get())))
 
     async def ChangePassword(
         self, request: auth_pb2.ChangePasswordRequest, context: Context
@@ -53,27 +41,20 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         )
         return auth_pb2.ChangePasswordResponse()
 
-    async def CreateUser(
-        self, request: auth_pb2.CreateUserRequest, context: Context
-    ) -> auth_pb2.User:
+    async def CreateUser(self, request: auth_pb2.CreateUserRequest, context: Context) -> auth_pb2.CreateUserResponse:
         view = await self._auth.create_user(
-            current_call.get(),
-            email=request.email,
-            password=request.password,
-            first_name=request.first_name,
-            last_name=request.last_name,
-            role=request.role,
-            permissions=list(request.permissions),
+            current_call.get(), email=request.email, password=request.password, first_name=request.first_name,
+            last_name=request.last_name, role=request.role, permissions=list(request.permissions),
         )
-        return converters.user(view)
+        return auth_pb2.CreateUserResponse(user=convert.user(view))
 
-    async def ListUsers(
-        self, request: auth_pb2.ListUsersRequest, context: Context
-    ) -> auth_pb2.ListUsersResponse:
-        users, total = await self._auth.list_users(
-            current_call.get(), page=request.page, page_size=request.page_size
+    async def ListUsers(self, request: auth_pb2.ListUsersRequest, context: Context) -> auth_pb2.ListUsersResponse:
+        page = await self._auth.list_users(
+            current_call.get(), page_size=request.page_size, page_token=request.page_token
         )
-        return auth_pb2.ListUsersResponse(users=[converters.user(u) for u in users], total=total)
+        return auth_pb2.ListUsersResponse(
+            users=[convert.user(u) for u in page.items], next_page_token=page.next_page_token, total=page.total
+        )
 
     async def CreateApiKey(
         self, request: auth_pb2.CreateApiKeyRequest, context: Context
@@ -81,13 +62,17 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         key, secret = await self._auth.create_api_key(
             current_call.get(), name=request.name, permissions=list(request.permissions)
         )
-        return auth_pb2.CreateApiKeyResponse(api_key=converters.api_key(key), secret=secret)
+        return auth_pb2.CreateApiKeyResponse(api_key=convert.api_key(key), secret=secret)
 
     async def ListApiKeys(
         self, request: auth_pb2.ListApiKeysRequest, context: Context
     ) -> auth_pb2.ListApiKeysResponse:
-        keys = await self._auth.list_api_keys(current_call.get())
-        return auth_pb2.ListApiKeysResponse(api_keys=[converters.api_key(k) for k in keys])
+        page = await self._auth.list_api_keys(
+            current_call.get(), page_size=request.page_size, page_token=request.page_token
+        )
+        return auth_pb2.ListApiKeysResponse(
+            api_keys=[convert.api_key(k) for k in page.items], next_page_token=page.next_page_token
+        )
 
     async def RevokeApiKey(
         self, request: auth_pb2.RevokeApiKeyRequest, context: Context

@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-from typing import Any
-
-import grpc
-
-from insights.api import data_converters as convert
+from insights.api.converters import privacy as convert
+from insights.api.types import Context
 from insights.context import current_call
-from insights.privacy import PrivacyService
+from insights.customers.privacy import PrivacyService
 from insights.v1 import privacy_pb2, privacy_pb2_grpc
 
 
@@ -15,22 +12,11 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServiceServicer):
         self._privacy = privacy
 
     async def ExportCustomer(
-        self, request: privacy_pb2.ExportCustomerRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> privacy_pb2.CustomerExport:
-        export = await self._privacy.export_customer(current_call.get(), request.id)
-        return privacy_pb2.CustomerExport(
-            customer=convert.customer(export.customer),
-            interactions=[convert.interaction(row) for row in export.interactions],
-            patterns=[convert.pattern(row) for row in export.patterns],
-        )
+        self, request: privacy_pb2.ExportCustomerRequest, context: Context
+    ) -> privacy_pb2.ExportCustomerResponse:
+        return convert.export(await self._privacy.export_customer(current_call.get(), request.id))
 
     async def EraseCustomer(
-        self, request: privacy_pb2.EraseCustomerRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: privacy_pb2.EraseCustomerRequest, context: Context
     ) -> privacy_pb2.EraseCustomerResponse:
-        erased = await self._privacy.erase_customer(current_call.get(), request.id)
-        return privacy_pb2.EraseCustomerResponse(
-            interactions_deleted=erased.interactions_deleted,
-            patterns_deleted=erased.patterns_deleted,
-            events_deleted=erased.events_deleted,
-            caches_purged=erased.caches_purged,
-        )
+        return convert.erasure(await self._privacy.erase_customer(current_call.get(), request.id))

@@ -1,0 +1,97 @@
+"""Per-process composition: each process builds only what it uses, from one ``Settings``.
+
+``ServerPlatform`` is ``insights serve`` (the gRPC API, and the analysis worker unless disabled);
+``WorkerPlatform`` is ``insights worker`` (the worker alone: no authentication, rate limits or VADER).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from insights.auth.authenticator import Authenticator, SessionCache
+from insights.auth.passwords import PasswordHasher
+from insights.auth.service import AuthService
+from insights.auth.tokens import TokenService
+from insights.customers.privacy import PrivacyService
+from insights.events.publisher import EventPublisher
+from insights.events.reader import EventStreams
+from insights.inference.factory import build_backend
+from insights.inference.types import SentimentBackend
+from insights.infra.audit import AuditLog
+from insights.infra.db import Database
+from insights.infra.health import HealthMonitor
+from insights.infra.ratelimit import RateLimiter
+from insights.infra.redis import Redis
+from insights.ingestion.service import IngestionService
+from insights.sentiment.analysis import AnalysisService
+from insights.sentiment.worker import AnalysisWorker
+from insights.settings import Settings
+
+
+@dataclass
+class WorkerPlatform:
+    settings: Settings
+    db: Database
+    redis: Redis
+    events: EventPublisher
+    inference: SentimentBackend
+    """The model tier: Triton (``TRITON_URL``) or ONNX Runtime in process."""
+    worker: AnalysisWorker
+
+    @classmethod
+    def build(cls, settings: Settings) -> WorkerPlatform:
+        db = Database(settings)
+        redis = Redis.from_settings(settings)
+        events = EventPublisher(settings.stream, redis, retry_after_s=settings.redis.retry_after_s)
+        inference = build_backend(settings.inference, settings.triton_url)
+        return cls(settings, db, redis, events, inference, AnalysisWorker(settings.worker, db, inference, events))
+
+    async def start(self) -> None:
+        # Don't wait for PostgreSQL: the process starts, reports "not ready", and recovers by itself.
+        await self.db.open(wait=False)
+        await self.inference.start()  # loads or connects in the background; never waits for the model tier
+
+    async def close(self) -> None:
+        await self.worker.stop()  # a batch in flight is abandoned: its leases expire, nothing is lost
+        await self.inference.close()
+        await self.events.close()
+        await self.db.close()
+        await self.redis.close()
+
+
+@dataclass
+class ServerPlatform(WorkerPlatform):
+    limiter: RateLimiter
+    audit: AuditLog
+    authenticator: Authenticator
+    auth: AuthService
+    health: HealthMonitor
+    streams: EventStreams
+    """Organization event streams (Redis Streams): subscribe live, resume after a reconnect."""
+    ingestion: IngestionService
+    privacy: PrivacyService
+    analysis: AnalysisService
+
+    @classmethod
+    def build(cls, settings: Settings) -> ServerPlatform:
+        base = WorkerPlatform.build(settings)
+        db, redis = base.db, base.redis
+        tokens = TokenService(settings.auth)
+        audit = AuditLog(db)
+        sessions = SessionCache(redis, settings.auth.refresh_token_ttl_s)
+        return cls(
+            **vars(base),
+            limiter=RateLimiter(settings.rate_limit, redis),
+            audit=audit,
+            authenticator=Authenticator(db, redis, tokens),
+            auth=AuthService(settings.auth, db, tokens, PasswordHasher(settings.auth.bcrypt_rounds), sessions, audit),
+            health=HealthMonitor(db, redis),
+            streams=EventStreams(settings.stream, redis),
+            ingestion=IngestionService(settings.ingestion, db, base.events),
+            privacy=PrivacyService(db, redis, base.events, audit),
+            analysis=AnalysisService(settings.inference, base.inference, redis),
+        )
+
+    async def close(self) -> None:
+        await self.streams.close()
+        await super().close()

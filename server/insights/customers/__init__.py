@@ -1,0 +1,1 @@
+"""Customers and their data: typed models, the one repository, export/erasure, retention."""
