@@ -36,13 +36,17 @@ up: protos
 test: protos
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# ruff; mypy --strict on the server and, in its own run, on the training package (torch need not be
+# installed); the dependency rule between the bounded contexts (import-linter, contracts in pyproject.toml).
 lint: protos
-	$(VENV)/bin/ruff check server tests benchmarks
+	$(VENV)/bin/ruff check server tests benchmarks training
 	$(VENV)/bin/mypy
+	cd training && ../$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 model: install
-	$(PY) -m pip install -q -c constraints.txt -e '.[train]'
-	$(PY) -m insights.training all
+	$(PY) -m pip install -q -c constraints.txt -e training
+	$(PY) -m insights_training all
 
 lock: install
 	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

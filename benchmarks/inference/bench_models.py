@@ -1,6 +1,6 @@
 """Inference throughput: int8 ONNX vs fp32 ONNX vs PyTorch eager, batch 1 and 32, one run.
 
-Usage (after `python -m insights.training all`):
+Usage (after `python -m insights_training all`):
     python benchmarks/inference/bench_models.py [--write]
 --write rewrites the results table in benchmarks/inference/RESULTS.md.
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "server"))
 
-from insights.training import MODEL_VERSION  # noqa: E402
-from insights.training.bench import format_table, run_bench  # noqa: E402
+from insights_training import MODEL_VERSION  # noqa: E402
+from insights_training.bench import format_table, run_bench  # noqa: E402
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 

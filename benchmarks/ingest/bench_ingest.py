@@ -40,7 +40,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from insights.dev.demo import load_corpus
-from insights.training import cpu_model
+from insights.dev.machine import cpu_model
 from insights.v1 import common_pb2, ingestion_pb2, ingestion_pb2_grpc, stream_pb2, stream_pb2_grpc
 from tests.ingest_support import new_org
 from tests.support import Stack

@@ -74,6 +74,10 @@ def test_export_returns_everything_and_erasure_removes_everything(
         assert str(customer_id) not in str(cache.xrange(f"{redis_key_prefix}events:{org.id}"))
         assert cache.get(f"{redis_key_prefix}cache:{org.id}:customer:{customer_id}") is None
         assert int(cache.get(f"{redis_key_prefix}cache:{org.id}:generation") or 0) == generation + 1
+        # No key of this run mentions the customer any more (every key is built by one module, under one prefix).
+        mentions = [key for key in cache.scan_iter(match=f"{redis_key_prefix}*")
+                    if str(customer_id) in key.decode() or customer in key.decode()]
+        assert mentions == []
         # Others are untouched; the same key is free again (a new customer, a new event).
         assert _one(owner_db, "SELECT interaction_count FROM customers WHERE external_id = %s", bystander) == 1
         again = ingest(http, org, event(customer, idempotencyKey=key)).json()

@@ -1,7 +1,7 @@
 """Triton python-backend model for the GPU benchmark: the published int8 artefact's weights, in fp16.
 
 An int8 graph with per-batch activation scales is a CPU optimization; a GPU runs the dequantized
-weights in fp16 instead (insights.training.int8_weights), batched, padding masked out. The stub
+weights in fp16 instead (insights_training.int8_weights), batched, padding masked out. The stub
 imports ``insights`` from this checkout (it does not pass PYTHONPATH on). On a KIND_CPU instance (the
 benchmark's CPU side, or a dry run without a GPU) it runs fp32 on the CPU.
 Tensors cross the stub by DLPack, not numpy: this Triton's (2.51) numpy path answers empty outputs
@@ -23,7 +23,7 @@ from torch.utils.dlpack import to_dlpack
 # Triton loads this file through a symlink in its generated repository; the real one is in the checkout.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "server"))
 
-from insights.training.int8_weights import classifier_from_int8_onnx
+from insights_training.int8_weights import classifier_from_int8_onnx
 
 
 class TritonPythonModel:

@@ -123,6 +123,7 @@ class Supervised:
     def start(self) -> None:
         self.process = self.launch()
         self.started_at = time.monotonic()
+        _say(f"{self.name} running (pid {self.process.pid})")
 
     def watch(self) -> None:
         """Called every half second: notices an exit, and restarts once the back-off has passed."""
@@ -137,7 +138,6 @@ class Supervised:
             self.backoff_s = min(self.backoff_s * 2, self.MAX_BACKOFF_S)
         elif self.process is None and now >= self.restart_at:
             self.start()
-            _say(f"{self.name} restarted")
 
     def stop(self) -> None:
         if self.process is not None:

@@ -24,11 +24,12 @@ import torch
 from torch import nn
 from transformers import get_linear_schedule_with_warmup
 
+from insights.dev.machine import cpu_model
 from insights.inference.text import MAX_TOKENS
-from insights.training import LABELS, cpu_model
-from insights.training.data import Splits, load_splits
-from insights.training.metrics import macro_f1
-from insights.training.model import SentimentClassifier, build_model, encode, load_tokenizer, pad_batch, predict_logits
+from insights_training import LABELS
+from insights_training.data import Splits, load_splits
+from insights_training.metrics import macro_f1
+from insights_training.model import SentimentClassifier, build_model, encode, load_tokenizer, pad_batch, predict_logits
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ def train(out_dir: Path, cfg: TrainConfig | None = None, splits: Splits | None =
     lengths = [len(x) for x in train_ids]
     steps_per_epoch = len(bucketed_batches(lengths, cfg.batch_size, cfg.bucket_pool, random.Random(0)))
     total = steps_per_epoch * cfg.epochs
-    scheduler = get_linear_schedule_with_warmup(  # type: ignore[no-untyped-call]
+    scheduler = get_linear_schedule_with_warmup(  # type: ignore[no-untyped-call, unused-ignore]
         optimizer, int(total * cfg.warmup_ratio), total
     )
     reduction = "none" if cfg.confidence_weighting else "mean"

@@ -27,7 +27,7 @@ import torch
 from onnx import numpy_helper
 from transformers import BertConfig, BertModel
 
-from insights.training.model import SentimentClassifier
+from insights_training.model import SentimentClassifier
 
 _LAYER = re.compile(r"/encoder/encoder/layer\.(\d+)/")
 

@@ -1,4 +1,4 @@
-"""CLI: ``python -m insights.training {all,data,train,export,evaluate,bench}``."""
+"""CLI: ``python -m insights_training {all,data,train,export,evaluate,bench}``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ DEFAULT_REPO = REPO_ROOT / "model_repository" / "sentiment"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m insights.training", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m insights_training", description=__doc__)
     parser.add_argument("step", choices=["all", "data", "train", "export", "evaluate", "bench"])
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK,
                         help="checkpoints and fp32 exports (gitignored)")
@@ -24,13 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stdout)
 
     if args.step == "data":
-        from insights.training.data import load_splits
+        from insights_training.data import load_splits
 
         s = load_splits()
         print(f"train={len(s.train)} validation={len(s.validation)} test={len(s.test)} {s.fingerprint()}")
         return 0
     if args.step in ("all", "train"):
-        from insights.training.train import TrainConfig, train
+        from insights_training.train import TrainConfig, train
 
         cfg = TrainConfig()
         if args.epochs is not None:
@@ -39,15 +39,15 @@ def main(argv: list[str] | None = None) -> int:
             cfg.lr = args.lr
         train(args.work_dir, cfg)
     if args.step in ("all", "export"):
-        from insights.training.export import export_all
+        from insights_training.export import export_all
 
         export_all(args.work_dir, args.repo_dir)
     if args.step in ("all", "evaluate"):
-        from insights.training.evaluate import evaluate_all
+        from insights_training.evaluate import evaluate_all
 
         evaluate_all(args.work_dir, args.repo_dir)
     if args.step == "bench":
-        from insights.training.bench import run_bench
+        from insights_training.bench import run_bench
 
         run_bench(args.work_dir, args.repo_dir)
     return 0

@@ -23,7 +23,7 @@ from transformers import AutoConfig, AutoModel
 
 from insights.inference.repository import TextEncoder
 from insights.inference.text import MAX_TOKENS
-from insights.training import LABELS
+from insights_training import LABELS
 
 
 def base_model_dir() -> Path:
@@ -48,7 +48,7 @@ def encode(tok: Tokenizer, texts: list[str]) -> list[list[int]]:
 pad_batch = TextEncoder.pad
 
 
-class SentimentClassifier(nn.Module):
+class SentimentClassifier(nn.Module):  # type: ignore[misc, unused-ignore]  # torch may be absent (Any)
     def __init__(self, encoder: nn.Module, hidden: int, dropout: float = 0.1) -> None:
         super().__init__()
         self.encoder = encoder
@@ -73,14 +73,14 @@ def build_model(state_path: Path | None = None) -> SentimentClassifier:
     if state_path is None:
         encoder = AutoModel.from_pretrained(base_model_dir(), config=config, add_pooling_layer=False)
     else:
-        encoder = AutoModel.from_config(config, add_pooling_layer=False)  # type: ignore[no-untyped-call]
+        encoder = AutoModel.from_config(config, add_pooling_layer=False)  # type: ignore[no-untyped-call, unused-ignore]
     model = SentimentClassifier(encoder, hidden=int(config.hidden_size))
     if state_path is not None:
         model.load_state_dict(torch.load(state_path, map_location="cpu", weights_only=True))
     return model
 
 
-@torch.inference_mode()
+@torch.inference_mode()  # type: ignore[untyped-decorator, unused-ignore]
 def predict_logits(
     model: SentimentClassifier, tok: Tokenizer, texts: list[str], batch_size: int = 64
 ) -> npt.NDArray[Any]:

@@ -4,7 +4,7 @@ Chooses recipes the honest way: by mean validation macro-F1 over seeds (seeds al
 about ±0.004 here); the test column is recorded, never used to choose. It also scores mean-probability
 ensembles of the runs, the ceiling for distilling them into one model. A chosen recipe then becomes
 TrainConfig's defaults and `make model` trains it reproducibly on the CPU. The model card's sweep rows:
-    python -m insights.training.sweep --out build/sweep --workers 12 --seeds 1 2 3 --recipe v3: \
+    python -m insights_training.sweep --out build/sweep --workers 12 --seeds 1 2 3 --recipe v3: \
         --recipe lr8:lr=8e-5 --recipe ep3:epochs=3,lr=4e-5 --recipe bs16:batch_size=16,lr=4e-5
 (an H100 ran those 12 runs at once in 4 minutes; ``--smoke`` checks the plumbing on a few hundred texts).
 """
@@ -22,12 +22,12 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from insights.training.data import Splits, load_splits
+from insights_training.data import Splits, load_splits
 
 
 def parse_recipe(spec: str) -> tuple[str, dict[str, Any]]:
     """``name:key=value,key=value`` → (name, TrainConfig overrides typed like the defaults)."""
-    from insights.training.train import TrainConfig
+    from insights_training.train import TrainConfig
 
     name, _, body = spec.partition(":")
     defaults = TrainConfig()
@@ -53,9 +53,9 @@ def run_one(out_dir: Path, recipe: str, overrides: dict[str, Any], seed: int, sm
     import numpy as np
     import torch
 
-    from insights.training.metrics import macro_f1
-    from insights.training.model import load_tokenizer, predict_logits
-    from insights.training.train import META, TrainConfig, load_trained, train
+    from insights_training.metrics import macro_f1
+    from insights_training.model import load_tokenizer, predict_logits
+    from insights_training.train import META, TrainConfig, load_trained, train
 
     torch.set_num_threads(1)  # many runs share the machine's cores
     splits = sweep_splits(smoke)
@@ -78,7 +78,7 @@ def ensemble_f1(runs: list[dict[str, Any]], labels: dict[str, list[int]]) -> tup
     """Validation and test macro-F1 of the runs' mean probabilities (an upper bound for distilling them)."""
     import numpy as np
 
-    from insights.training.metrics import macro_f1
+    from insights_training.metrics import macro_f1
 
     val_f1, test_f1 = (macro_f1(labels[name], np.mean([r["probs"][name] for r in runs], axis=0).argmax(1))
                        for name in ("validation", "test"))

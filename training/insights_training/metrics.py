@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from insights.training import LABELS
+from insights_training import LABELS
 
 
 def scores(y_true: Sequence[int] | npt.NDArray[Any], y_pred: Sequence[int] | npt.NDArray[Any],

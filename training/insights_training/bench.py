@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from insights.training import cpu_model
-from insights.training.data import load_splits
-from insights.training.export import EXPORT_REPORT
-from insights.training.model import pad_batch
-from insights.training.ort_model import OnnxSentiment
+from insights.dev.machine import cpu_model
+from insights_training.data import load_splits
+from insights_training.export import EXPORT_REPORT
+from insights_training.model import pad_batch
+from insights_training.ort_model import OnnxSentiment
 
 RunFn = Callable[[npt.NDArray[Any], npt.NDArray[Any]], npt.NDArray[Any]]
 
@@ -59,7 +59,7 @@ def run_bench(work_dir: Path, repo_dir: Path, n_single: int = 256, n_batched: in
               rounds: int = 3) -> dict[str, Any]:
     import torch
 
-    from insights.training.train import load_trained
+    from insights_training.train import load_trained
 
     torch.set_num_threads(2)
     exp = json.loads((work_dir / EXPORT_REPORT).read_text())

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from insights.inference.text import normalize_text
-from insights.training import LABELS
+from insights_training import LABELS
 
 SPLIT_SEED = 20261127
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)

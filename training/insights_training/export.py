@@ -27,12 +27,12 @@ import numpy.typing as npt
 import torch
 
 from insights.inference.text import MAX_TOKENS
-from insights.training import LABELS, MODEL_VERSION
-from insights.training.data import Splits, load_splits
-from insights.training.metrics import scores
-from insights.training.model import SentimentClassifier, load_tokenizer, predict_logits
-from insights.training.ort_model import OnnxSentiment, softmax
-from insights.training.train import load_trained
+from insights_training import LABELS, MODEL_VERSION
+from insights_training.data import Splits, load_splits
+from insights_training.metrics import scores
+from insights_training.model import SentimentClassifier, load_tokenizer, predict_logits
+from insights_training.ort_model import OnnxSentiment, softmax
+from insights_training.train import load_trained
 
 log = logging.getLogger(__name__)
 

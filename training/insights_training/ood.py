@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from insights.training import LABELS
+from insights_training import LABELS
 
 log = logging.getLogger(__name__)
 
