@@ -74,7 +74,7 @@ def analyze(http: httpx.Client, org: Org, text: str) -> httpx.Response:
     return http.get(f"/api/insights/sentiment?text={quote(text, safe='')}", headers=org.headers)
 
 
-def assert_property_4(result: dict[str, Any]) -> None:
+def assert_score_invariants(result: dict[str, Any]) -> None:
     """Scores in [0, 1], summing to 1 within 0.01, and confidence = the top score (docs/inference.md)."""
     scores = [float(result["scores"].get(k, 0.0)) for k in ("negative", "neutral", "positive")]
     assert all(0.0 <= s <= 1.0 for s in scores), result

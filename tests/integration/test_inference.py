@@ -34,7 +34,7 @@ CTX = CallContext(request_id="test", client_ip="127.0.0.1", principal=Principal(
     kind="api_key", id=uuid.uuid4(), organization_id=ORGANIZATION, permissions=frozenset({"analysis:run"})))
 
 
-def check_property_4(p: Prediction) -> None:
+def check_score_invariants(p: Prediction) -> None:
     assert set(p.scores) == {"negative", "neutral", "positive"}
     assert all(0.0 <= s <= 1.0 for s in p.scores.values())
     assert abs(sum(p.scores.values()) - 1.0) < 0.01
@@ -79,7 +79,7 @@ def test_rule_based_fallback_has_valid_scores() -> None:
     rules = RuleBased()
     for text in ["I love it", "I hate it", "The sky is blue", "x" * 5000, "😀", ""]:
         p = rules.predict_one(text)
-        check_property_4(p)
+        check_score_invariants(p)
         assert p.model == RULE_BASED
     assert rules.predict_one("This is wonderful, I love it").label == "positive"
     assert rules.predict_one("This is terrible, I hate it").label == "negative"
@@ -135,7 +135,7 @@ async def test_embedded_scores_in_order_and_independent_of_batching(embedded: Em
     # Concurrent single-text calls are merged by the micro-batcher; results must not depend on it.
     concurrent = await asyncio.gather(*(embedded.predict([t], timeout_s=60) for t in AGREEMENT_TEXTS))
     for a, b, (c,) in zip(together, alone, concurrent, strict=True):
-        check_property_4(a)
+        check_score_invariants(a)
         assert a.label == b.label == c.label
         for k in a.scores:
             assert a.scores[k] == pytest.approx(b.scores[k], abs=1e-4)
@@ -184,7 +184,7 @@ async def test_long_review_is_scored_by_its_verdict_not_its_plot_summary(embedde
         review = plot + verdict
         assert len(split_windows(review)) > 1
         (prediction,) = await windowed.predict([review], timeout_s=60)
-        check_property_4(prediction)
+        check_score_invariants(prediction)
         assert prediction.label == label, prediction.scores
         assert prediction.model == "sentiment" and not prediction.truncated
     # Short texts pass through untouched, in order, next to long ones.
@@ -195,7 +195,7 @@ async def test_long_review_is_scored_by_its_verdict_not_its_plot_summary(embedde
     assert both[3].truncated
 
 
-# --- the analysis service: property 4 on arbitrary text, validation, cache ----------------------
+# --- the analysis service: score invariants on arbitrary text, validation, cache ----------------------
 
 @pytest.fixture(scope="module")
 async def service(embedded: EmbeddedBackend, database_url: str, redis_url: str) -> AsyncIterator[AnalysisService]:
@@ -207,14 +207,14 @@ async def service(embedded: EmbeddedBackend, database_url: str, redis_url: str) 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text(min_size=0, max_size=1500))
-async def test_property_4_on_arbitrary_text(service: AnalysisService, text: str) -> None:
+async def test_score_invariants_on_arbitrary_text(service: AnalysisService, text: str) -> None:
     if not text.strip():
         with pytest.raises(ValidationError) as failure:
             await service.analyze(CTX, text)
         assert [v.field for v in failure.value.violations] == ["text"]
         return
     result = await service.analyze(CTX, text)
-    check_property_4(result.prediction)
+    check_score_invariants(result.prediction)
     assert result.prediction.model == "sentiment"
     assert result.prediction.truncated or len(text) <= MAX_TEXT_CHARS
     assert result.processing_time_ms >= 0
@@ -258,7 +258,7 @@ async def test_model_tier_failure_answers_rule_based_and_is_not_cached(
     assert [r.prediction.model for r in results] == [RULE_BASED, RULE_BASED]
     assert [r.prediction.label for r in results] == ["positive", "negative"]
     for r in results:
-        check_property_4(r.prediction)
+        check_score_invariants(r.prediction)
     await broken.close()
     await redis_client.close()
 

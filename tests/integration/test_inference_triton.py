@@ -25,7 +25,7 @@ from tests.inference_support import (
     MODEL_FILES,
     MODEL_REPOSITORY,
     analyze,
-    assert_property_4,
+    assert_score_invariants,
     eventually,
     new_analyst_org,
     requires_model,
@@ -151,7 +151,7 @@ def test_with_triton_stopped_ingestion_continues_analysis_falls_back_and_pending
             fallback = analyze(http, org, "I am furious, my order never arrived")
             assert fallback.status_code == 200, fallback.text
             assert fallback.json()["model"] == "rule-based"
-            assert_property_4(fallback.json())
+            assert_score_invariants(fallback.json())
 
             with psycopg.connect(triton_stack.database_url) as owner:
                 still = owner.execute("SELECT count(*) FROM customer_interactions WHERE id = ANY(%s::uuid[])"

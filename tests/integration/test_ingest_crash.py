@@ -1,4 +1,4 @@
-"""Done-when 2 of issue 3: a server killed with SIGKILL in the middle of a stream of batches, followed
+"""A server killed with SIGKILL in the middle of a stream of batches, followed
 by client retries with the same idempotency keys, ends with every accepted event stored exactly once."""
 
 from __future__ import annotations

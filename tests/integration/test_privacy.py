@@ -1,4 +1,4 @@
-"""GDPR export and erasure, retention, and the demo loader (issue 3; seed: GDPR compliance)."""
+"""GDPR export and erasure, retention, and the demo loader."""
 
 from __future__ import annotations
 

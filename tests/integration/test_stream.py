@@ -1,4 +1,4 @@
-"""Live events (issue 3; seed: property 10, error scenario 7): delivery to the right organization only,
+"""Live events: delivery to the right organization only,
 filters, resume after reconnect, resync, heartbeats, slow subscribers — over two server instances
 that share PostgreSQL and Redis, so any instance serves any subscriber."""
 

@@ -303,7 +303,7 @@ async def test_model_tier_down_leaves_rows_pending_for_the_model(
     worker_settings: Settings, db: Database, backend: EmbeddedBackend, owner: psycopg.Connection,
 ) -> None:
     _, ids = seed(owner, ["I am very unhappy with this", "Lovely!"])
-    # A real fault: Triton is not running on this port (connection refused, after the seed's retries).
+    # A real fault: Triton is not running on this port (connection refused, after the documented retries).
     down = TritonBackend(f"127.0.0.1:{free_port()}", MODEL_FILES)
     try:
         with pytest.raises(InferenceUnavailable):

@@ -102,7 +102,7 @@ def test_every_invalid_field_is_named_and_nothing_invalid_passes(
     expected = _expected_bad(customer, ts, channel, event_type, content, metadata, key)
     if isinstance(result, ValidInteraction):
         assert not expected
-        # Property 9, as the seed states it, holds for everything accepted.
+        # Everything accepted obeys every rule of docs/rules.md.
         assert result.customer_ref and result.timestamp <= NOW + SKEW and result.channel in CHANNELS
         assert result.event_type and (result.channel not in TEXT_CHANNELS or (result.content or "").strip())
         assert isinstance(result.metadata, dict)

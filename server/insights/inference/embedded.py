@@ -80,7 +80,7 @@ class EmbeddedBackend:
         self._max_batch = max_batch
         self._window_s = window_ms / 1000
         self._overhead = bucket_overhead_tokens
-        # Two priority levels (seed: request queuing with priority levels): on-demand analysis first,
+        # Two priority levels (requests queue by priority): on-demand analysis first,
         # the worker's background texts in chunks of ``background_chunk``, so an API call queued behind
         # a worker batch waits for one chunk at most, not for 32 texts.
         self._background_chunk = background_chunk

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-#: Texts are cut to this many characters before normalization and tokenization (seed spec).
+#: Texts are cut to this many characters before normalization and tokenization (docs/rules.md).
 MAX_TEXT_CHARS = 1000
 
 #: Token budget of the served model (including [CLS]/[SEP]); the tokenizer.json shipped in

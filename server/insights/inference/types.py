@@ -47,7 +47,7 @@ class Prediction:
 
 
 def softmax(logits: Logits) -> npt.NDArray[np.float64]:
-    # float64 so that the three probabilities sum to 1 well inside property 4's 0.01.
+    # float64 so that the three probabilities sum to 1 well inside the 0.01 that docs/rules.md allows.
     z = logits.astype(np.float64)
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)

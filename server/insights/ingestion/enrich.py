@@ -1,4 +1,4 @@
-"""Enrichment (seed: enrichInteraction): segment, and device and geography normalized from metadata.
+"""Enrichment: segment, and device and geography normalized from metadata.
 
 The original metadata is kept unchanged; what is derived goes under ``_enriched`` on the
 interaction and onto the customer (segment column, last-known device and geo in its metadata).

@@ -1,4 +1,4 @@
-"""The one transaction that stores interactions (seed: ingestInteractionWorkflow, batchIngest).
+"""The one transaction that stores interactions, one event or a batch.
 
 Everything that belongs together commits together, so a failure anywhere leaves nothing half-done:
 

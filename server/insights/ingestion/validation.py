@@ -1,5 +1,5 @@
-"""Every rule an interaction event must pass before anything is stored (seed: validateInteraction,
-property 9), reported per field with the names REST clients use.
+"""Every rule an interaction event must pass before anything is stored (docs/rules.md, "Interactions"),
+reported per field with the names REST clients use.
 
 Pure functions of the input and the current time: no I/O, so they are property-tested directly.
 """
