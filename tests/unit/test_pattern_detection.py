@@ -294,9 +294,22 @@ def test_fading_activity_with_negative_messages_is_a_churn_risk() -> None:
     found = types(detect_patterns(history, now=NOW))["churn_risk"]
     assert found.evidence["earlier_visits"] == 10 and found.evidence["later_visits"] == 1
     assert found.frequency == 8
-    assert found.confidence == pytest.approx((0.9 * 8 / 11) ** 0.5, abs=1e-4)
+    assert found.confidence == pytest.approx(1 - 0.1 * 3 / 11, abs=1e-4)
     assert found.description == ("Visits fell from 10 in the first 15 days of the last 30 days to 1 in the last "
                                  "15 days, and 8 of 11 scored messages were negative")
+
+
+def test_halved_activity_with_half_the_messages_negative_is_the_weakest_churn_risk() -> None:
+    days = [29, 27, 25, 23, 21, 19, 14, 11, 7]
+    labels = ["negative", "positive", "negative", "neutral", "negative", "positive", "negative", "neutral",
+              "negative"]
+    history = [item(timedelta(days=d, hours=3), "chat", label) for d, label in zip(days, labels, strict=True)]
+    found = types(detect_patterns(history, now=NOW))["churn_risk"]
+    assert (found.evidence["earlier_visits"], found.evidence["later_visits"]) == (6, 3)
+    assert found.confidence == pytest.approx(1 - 0.5 * 4 / 9, abs=1e-4)
+    # One negative message fewer and the messages are no longer mostly negative.
+    history[-1] = item(timedelta(days=7, hours=3), "chat", "neutral")
+    assert "churn_risk" not in types(detect_patterns(history, now=NOW))
 
 
 def test_a_content_customer_who_fades_is_no_churn_risk() -> None:

@@ -77,6 +77,10 @@ MIN_TREND_VISITS = 4
 
 #: Churn risk and detractor need this many scored messages in the window.
 MIN_SCORED_SENTIMENT_RISK = 3
+#: Churn risk: visits in the later half of the window at most half of those in the earlier half...
+CHURN_MIN_DROP = 0.5
+#: ... and at least half of the scored messages negative.
+CHURN_MIN_NEGATIVE_SHARE = 0.5
 #: A detractor's latest scored message is at most this old.
 DETRACTOR_RECENT_DAYS = 14.0
 #: In the detractor measure a message's weight halves with every week of age.
@@ -459,21 +463,23 @@ def _engagement_pattern(ctx: _Window, e: Engagement) -> DetectedPattern | None:
 
 
 def _churn_risk(ctx: _Window, e: Engagement) -> DetectedPattern | None:
-    """``churn_risk``: activity falling (engagement trend decreasing) while messages are negative.
+    """``churn_risk``: activity falling while the customer's messages are mostly negative.
 
-    Confidence = sqrt(drop x negative share): drop = 1 - later / earlier visits (halves of the window),
-    negative share = negative / scored messages in the window (at least MIN_SCORED_SENTIMENT_RISK). Both
-    must be high: a stopped customer who was content, or an unhappy one still as active as ever, is
-    not flagged.
+    Both signs must be there: the engagement trend is decreasing (drop = 1 - later / earlier visits in
+    the halves of the window, at least 0.5) and at least half of the scored messages in the window
+    (at least MIN_SCORED_SENTIMENT_RISK) are negative. Confidence = 1 - (1 - drop) x (1 - negative
+    share): each sign removes part of the doubt that the other leaves, so it is at least 0.75 and
+    reaches 1 when activity stopped or every message was negative. A customer who fades away content,
+    or an unhappy one as active as ever, is not flagged.
     """
     scored = ctx.scored()
     if e.trend != "decreasing" or len(scored) < MIN_SCORED_SENTIMENT_RISK:
         return None
     drop = 1 - e.later_visits / e.earlier_visits
     negative = sum(1 for i in scored if i.sentiment_label == "negative")
-    confidence = math.sqrt(drop * negative / len(scored))
-    if confidence < MIN_CONFIDENCE:
+    if drop < CHURN_MIN_DROP or negative / len(scored) < CHURN_MIN_NEGATIVE_SHARE:
         return None
+    confidence = 1 - (1 - drop) * (1 - negative / len(scored))
     half = ctx.lookback_days / 2
     average = _mean([v for i in scored if (v := i.sentiment_value) is not None])
     return ctx.pattern(
