@@ -85,7 +85,7 @@ histories = st.one_of(st.lists(any_items, max_size=60), habits, fading,
 zones = st.sampled_from((UTC, ZoneInfo("Europe/Berlin"), ZoneInfo("Pacific/Auckland")))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(histories, st.integers(1, 60), zones)
 def test_every_pattern_meets_the_confidence_threshold_without_duplicates(
     history: list[HistoryItem], lookback_days: int, zone: ZoneInfo
@@ -100,7 +100,7 @@ def test_every_pattern_meets_the_confidence_threshold_without_duplicates(
     assert [p.confidence for p in patterns] == sorted((p.confidence for p in patterns), reverse=True)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.one_of(st.lists(any_items, min_size=1, max_size=60), fading), zones)
 def test_engagement_postconditions(history: list[HistoryItem], zone: ZoneInfo) -> None:
     window = [i for i in history if NOW - timedelta(days=30) < i.timestamp <= NOW]
@@ -116,7 +116,7 @@ def test_engagement_postconditions(history: list[HistoryItem], zone: ZoneInfo) -
     assert calculate_engagement_score(list(reversed(window)), now=NOW, time_zone=zone) == engagement
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(st.lists(any_items, max_size=4), st.lists(any_items, max_size=20))
 def test_fewer_than_five_interactions_in_the_window_give_no_patterns(
     recent: list[HistoryItem], other: list[HistoryItem]
@@ -126,7 +126,7 @@ def test_fewer_than_five_interactions_in_the_window_give_no_patterns(
     assert detect_patterns(in_window + outside, now=NOW) == []
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(histories, st.randoms(use_true_random=False))
 def test_detection_is_pure_and_ignores_input_order(history: list[HistoryItem], rnd: random.Random) -> None:
     before = list(history)

@@ -9,9 +9,10 @@ picked by label with the behaviour's mood, and stored with a sentiment consisten
 as if the model had scored them (a configurable share is left pending).
 
 Everything is a pure function of the configuration and its seed, and streams: customers are planned
-up front (memory grows with customers, never with interactions), then each customer's history is
-generated on its own random stream, one customer at a time. ``load`` writes a history straight into
-PostgreSQL with binary COPY, for benchmark set-up (it is not the product's ingest path):
+up front (memory grows with customers, never with interactions), then their histories are generated
+in bounded batches (vectorized, each batch on its own random stream) and handed out one customer at
+a time. ``load`` writes a history straight into PostgreSQL with binary COPY, for benchmark set-up (it
+is not the product's ingest path):
 
     python -m insights.dev.synthetic load --database-url postgresql://... --organization-name Bench \\
         --customers 100000 --interactions 1000000 --months 24 --seed 1
@@ -25,10 +26,11 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -84,7 +86,8 @@ class Profile:
 
     #: Share of the population, before DEFAULT_MIX normalization.
     share: float
-    #: Interactions relative to the average customer (one-off customers have 1-3 whatever the volume).
+    #: Interactions relative to the average customer (one-off customers have 1-3 whatever the volume,
+    #: unless every customer is one-off).
     activity: float
     #: Channel weights (CHANNELS order); a customer's primary channel is drawn from them.
     channels: tuple[float, float, float, float, float]
@@ -95,6 +98,7 @@ class Profile:
     #: None: visits at random moments; otherwise the primary channel's visits are evenly spread along
     #: the activity curve, each moved at random by up to half this fraction of the spacing either way.
     rhythm: float | None
+    #: P(segment), SEGMENTS order.
     segments: tuple[float, float, float, float]
     #: Share of support tickets among messages.
     tickets: float
@@ -113,7 +117,7 @@ PROFILES: dict[Behaviour, Profile] = {
                               (0.5, 0.15, 0.1, 0.25), 0.25),
     Behaviour.CASUAL: Profile(0.35, 0.5, (0.45, 0.3, 0.1, 0.1, 0.05), (0.3, 0.4, 0.3), 0.2, None,
                               (0.6, 0.15, 0.2, 0.05), 0.15),
-    Behaviour.ONE_OFF: Profile(0.12, 0.0, (0.5, 0.2, 0.1, 0.15, 0.05), (0.35, 0.35, 0.3), 0.0, None,
+    Behaviour.ONE_OFF: Profile(0.12, 1.0, (0.5, 0.2, 0.1, 0.15, 0.05), (0.35, 0.35, 0.3), 0.0, None,
                                (0.4, 0.05, 0.5, 0.05), 0.3),
 }
 DEFAULT_MIX: tuple[tuple[Behaviour, float], ...] = tuple((b, p.share) for b, p in PROFILES.items())
@@ -123,7 +127,7 @@ DEFAULT_MIX: tuple[tuple[Behaviour, float], ...] = tuple((b, p.share) for b, p i
 class SyntheticConfig:
     customers: int
     interactions: int
-    #: The history ends here (exclusive of anything later) and starts ``months`` before.
+    #: The history ends here and starts ``months`` before.
     end: datetime
     months: int = 24
     seed: int = 1
@@ -202,6 +206,7 @@ class SyntheticInteraction:
     content: str | None
     #: None for events without text and for pending messages.
     sentiment: SyntheticSentiment | None
+    #: Shared by a customer's events (never mutate it).
     metadata: dict[str, JsonValue]
 
     @property
@@ -238,15 +243,14 @@ def plan_customers(config: SyntheticConfig) -> list[SyntheticCustomer]:
     rng.shuffle(assigned)
     kinds = [behaviours[k] for k in assigned.tolist()]
 
+    # One-off customers have 1-3 interactions; everyone else shares the rest by activity (at least 3 each),
+    # or, when there is nobody else, the one-off customers themselves.
     one_off = np.array([k == Behaviour.ONE_OFF for k in kinds])
-    volume = np.where(one_off, rng.integers(1, 4, config.customers), 0)  # one-off customers: 1-3
+    fixed = one_off & ~one_off.all()
+    volume = np.where(fixed, rng.integers(1, 4, config.customers), 0)
     weights = np.array([PROFILES[k].activity for k in kinds]) * rng.lognormal(0.0, 0.5, config.customers)
-    rest = config.interactions - int(volume.sum())
-    if one_off.all():
-        volume[-1] += rest  # nobody else to take the remainder
-    else:
-        weights[one_off] = 0.0
-        volume = volume + _apportion(rest, weights, minimum=3 * ~one_off)
+    weights[fixed] = 0.0
+    volume += _apportion(config.interactions - int(volume.sum()), weights, minimum=np.where(fixed, 0, 3))
 
     places = rng.choice(len(PLACES), config.customers, p=_normalized([w for _, _, w in PLACES]))
     devices = rng.integers(0, len(DEVICES), config.customers)
@@ -272,10 +276,6 @@ def _apportion(total: int, weights: Floats, minimum: Ints | int) -> Ints:
     """Integers proportional to ``weights`` (at least ``minimum`` each) that sum to ``total`` exactly."""
     base = np.broadcast_to(np.asarray(minimum, dtype=np.int64), weights.shape).copy()
     left = total - int(base.sum())
-    if left < 0:
-        raise ValueError("interactions: too few for the customers planned")
-    if weights.sum() <= 0:
-        return base
     exact = weights / weights.sum() * left
     whole = np.floor(exact).astype(np.int64)
     remainder = left - int(whole.sum())
@@ -335,7 +335,6 @@ class _Grid:
     days: int
     weekday: Ints  # 0 = Monday
     month: Ints  # 1..12
-    midnights: dict[str, Floats] = field(default_factory=dict)  # time zone -> epoch of each local midnight
 
     @classmethod
     def of(cls, config: SyntheticConfig) -> _Grid:
@@ -345,13 +344,18 @@ class _Grid:
         return cls(first, days, np.array([d.weekday() for d in dates]), np.array([d.month for d in dates]))
 
     def midnight(self, zone: str) -> Floats:
-        if zone not in self.midnights:
-            tz = ZoneInfo(zone)
-            self.midnights[zone] = np.array([
-                datetime.combine(self.first + timedelta(days=d), datetime.min.time(), tz).timestamp()
-                for d in range(self.days)
-            ])
-        return self.midnights[zone]
+        """Epoch seconds of each day's local midnight in ``zone``."""
+        return _midnights(self.first, self.days, zone)
+
+
+@lru_cache(maxsize=64)
+def _midnights(first: date, days: int, zone: str) -> Floats:
+    tz = ZoneInfo(zone)
+    midnights: Floats = np.array([
+        datetime.combine(first + timedelta(days=d), datetime.min.time(), tz).timestamp() for d in range(days)
+    ])
+    midnights.flags.writeable = False  # shared by every caller
+    return midnights
 
 
 def generate(config: SyntheticConfig, corpus: Corpus | None = None, customers: list[SyntheticCustomer] | None = None
@@ -448,7 +452,7 @@ def _histories(config: SyntheticConfig, customers: list[SyntheticCustomer], corp
 
     last = np.append(opens[1:], True)
     kinds = _kinds(channel, opens, last, _TICKETS[behaviour[customer]], rng)
-    # Mood: churners' messages darken as they fade (decline 0 -> 1 over their last weeks).
+    # Mood: churners' messages darken as they fade (decline 0 -> 1 over their last months).
     decline = np.clip((day[visit] - decline_start[customer]) / fade[customer], 0.0, 1.0)
     negative = np.minimum(_MOOD[behaviour[customer], 0] + 0.6 * decline, 1.0)
     positive = _MOOD[behaviour[customer], 2] * (1.0 - decline)
