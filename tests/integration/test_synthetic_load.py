@@ -157,6 +157,10 @@ def test_the_command_line_loads_and_reports(database_url: str) -> None:
                           "--organization-name", "x", "--customers", "10", "--interactions", "5"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "interactions: must be at least 3 per customer" in bad.stderr
+    future = subprocess.run([sys.executable, "-m", "insights.dev.synthetic", "load", "--database-url", database_url,
+                             "--organization-name", "x", "--end", "2999-01-01T00:00:00Z"],
+                            capture_output=True, text=True, timeout=120)
+    assert future.returncode == 2 and "--end: must not be in the future" in future.stderr
 
 
 def test_a_role_that_may_not_skip_reference_checks_keeps_them(database_url: str) -> None:

@@ -275,6 +275,8 @@ def test_one_busy_day_weeks_ago_is_low_engagement() -> None:
     assert engagement.level == "low" and engagement.active_days == 1
     found = types(detect_patterns(history, now=NOW))["low_engagement"]
     assert found.confidence == pytest.approx(1 - engagement.score, abs=1e-4)
+    assert found.description == ("Low engagement (score 0.10): active on 1 day of the last 30 days, last seen "
+                                 "25 days ago, 1 channel, 0% with a message")
 
 
 def test_engagement_trend_compares_the_halves_of_the_period() -> None:

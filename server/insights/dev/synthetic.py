@@ -36,6 +36,9 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
+import orjson
+import psycopg
+from psycopg.types.json import set_json_dumps
 
 from insights.patterns.detection import LABELS, DetectedPattern, HistoryItem, JsonValue, detect_patterns
 
@@ -671,10 +674,6 @@ def load(database_url: str, organization_name: str, config: SyntheticConfig, *, 
     it); the references are then checked once, for the whole organization, before the commit. The
     customers' counters are set at the end from what was written, in one UPDATE.
     """
-    import orjson
-    import psycopg
-    from psycopg.types.json import set_json_dumps
-
     phase = _Phases(say, time.monotonic())
     corpus = Corpus.load()
     customers = plan_customers(config)
@@ -748,10 +747,8 @@ def load(database_url: str, organization_name: str, config: SyntheticConfig, *, 
     return LoadReport(org, len(customers), written, len(found), phase.total(), trusted)
 
 
-def _skip_reference_triggers(conn: Any) -> bool:
+def _skip_reference_triggers(conn: psycopg.Connection[Any]) -> bool:
     """Switches the foreign-key triggers off for the open transaction, where the role may; says whether it did."""
-    import psycopg
-
     assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS  # else SET LOCAL ends at once
 
     try:
@@ -762,7 +759,8 @@ def _skip_reference_triggers(conn: Any) -> bool:
     return True
 
 
-def _copy(conn: Any, table: str, columns: Sequence[tuple[str, str]], rows: Iterable[tuple[Any, ...]]) -> None:
+def _copy(conn: psycopg.Connection[Any], table: str, columns: Sequence[tuple[str, str]],
+          rows: Iterable[tuple[Any, ...]]) -> None:
     with conn.cursor().copy(_copy_sql(table, columns)) as copy:
         copy.set_types([t for _, t in columns])
         for row in rows:
@@ -817,10 +815,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     loader.add_argument("--pending-share", type=float, default=0.02)
     loader.add_argument("--no-patterns", action="store_true", help="do not detect and store patterns")
     args = parser.parse_args(argv)
-    end = args.end or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    now = datetime.now(UTC)
+    end = args.end or now.replace(minute=0, second=0, microsecond=0)
+    end = end if end.tzinfo else end.replace(tzinfo=UTC)
+    if end > now:
+        parser.error("--end: must not be in the future")
     try:
-        config = SyntheticConfig(args.customers, args.interactions, end if end.tzinfo else end.replace(tzinfo=UTC),
-                                 args.months, args.seed, args.pending_share)
+        config = SyntheticConfig(args.customers, args.interactions, end, args.months, args.seed, args.pending_share)
     except ValueError as error:
         parser.error(str(error))
     report = load(args.database_url, args.organization_name, config, patterns=not args.no_patterns,

@@ -297,6 +297,10 @@ class _Window:
     time_zone: tzinfo
     valid_until: datetime
 
+    @property
+    def period(self) -> str:
+        return "the last day" if self.lookback_days == 1 else f"the last {self.lookback_days} days"
+
     def scored(self) -> list[HistoryItem]:
         return [i for i in self.items if i.sentiment_label is not None]
 
@@ -335,7 +339,7 @@ def _channel_patterns(ctx: _Window) -> list[DetectedPattern]:
             f"on {len(visits)} visits ({len(stamps)} interactions)")
         found.append(ctx.pattern(
             f"frequent_{channel}_user", confidence, len(visits),
-            f"Used {channel} {times} in the last {ctx.lookback_days} days, about every {_duration(mean_gap)}",
+            f"Used {channel} {times} in {ctx.period}, about every {_duration(mean_gap)}",
             {"channel": channel, "avg_interval_hours": round(mean_gap, 2)},
             {
                 "interactions": len(stamps), "visits": len(visits),
@@ -373,7 +377,7 @@ def _sentiment_trend(ctx: _Window) -> DetectedPattern | None:
     wording = {"improving": ", improving", "worsening": ", getting worse", "stable": ""}[direction]
     return ctx.pattern(
         f"{dominant}_sentiment_trend", consistency, len(scored),
-        f"{counts[dominant]} of {len(scored)} scored messages in the last {ctx.lookback_days} days were "
+        f"{counts[dominant]} of {len(scored)} scored messages in {ctx.period} were "
         f"{dominant} (average {average:+.2f}){wording}",
         {"dominant": dominant, "trend": direction, "average": round(average, 4)},
         {
@@ -427,7 +431,7 @@ def _temporal_pattern(ctx: _Window) -> DetectedPattern | None:
     span = "" if width == 24 else f" between {first:02d}:00 and {(first + width) % 24:02d}:00"
     return ctx.pattern(
         "temporal_pattern", confidence, inside,
-        f"{inside} of {len(visits)} visits in the last {ctx.lookback_days} days were{when}{span} ({zone})",
+        f"{inside} of {len(visits)} visits in {ctx.period} were{when}{span} ({zone})",
         {"days": day_name, "weekdays": list(days), "hours": hour_list, "time_zone": zone},
         {
             "visits": len(visits), "in_window": inside, "share": round(inside / len(visits), 4),
@@ -449,8 +453,8 @@ def _engagement_pattern(ctx: _Window, e: Engagement) -> DetectedPattern | None:
     trend = {"increasing": "; activity increasing", "decreasing": "; activity decreasing", "stable": ""}[e.trend]
     return ctx.pattern(
         f"{level}_engagement", confidence, e.interaction_count,
-        f"{level.capitalize()} engagement (score {e.score:.2f}): active on {e.active_days} of the last "
-        f"{ctx.lookback_days} days, last seen {_days(e.days_since_last)} ago, {e.channels} "
+        f"{level.capitalize()} engagement (score {e.score:.2f}): active on {_days(e.active_days)} of "
+        f"{ctx.period}, last seen {_days(e.days_since_last)} ago, {e.channels} "
         f"channel{'s' if e.channels != 1 else ''}, {e.content_share:.0%} with a message{trend}",
         {"score": e.score, "level": e.level, "trend": e.trend},
         {
@@ -484,7 +488,7 @@ def _churn_risk(ctx: _Window, e: Engagement) -> DetectedPattern | None:
     average = _mean([v for i in scored if (v := i.sentiment_value) is not None])
     return ctx.pattern(
         "churn_risk", confidence, negative,
-        f"Visits fell from {e.earlier_visits} in the first {_days(half)} of the last {ctx.lookback_days} days "
+        f"Visits fell from {e.earlier_visits} in the first {_days(half)} of {ctx.period} "
         f"to {e.later_visits} in the last {_days(half)}, and {negative} of {len(scored)} scored messages "
         f"were negative",
         {"drop": round(drop, 4), "negative_share": round(negative / len(scored), 4)},
@@ -517,7 +521,7 @@ def _detractor(ctx: _Window) -> DetectedPattern | None:
     average = _mean([v for i in scored if (v := i.sentiment_value) is not None])
     return ctx.pattern(
         "detractor", weighted, len(negatives),
-        f"{len(negatives)} of {len(scored)} scored messages in the last {ctx.lookback_days} days were negative, "
+        f"{len(negatives)} of {len(scored)} scored messages in {ctx.period} were negative, "
         f"the latest message {_days(latest_age)} ago",
         {"weighted_negative_share": round(weighted, 4), "half_life_days": DETRACTOR_HALF_LIFE_DAYS},
         {
@@ -576,7 +580,8 @@ def _duration(hours: float) -> str:
 
 
 def _days(days: float) -> str:
-    return f"{days:.0f} days" if days == int(days) else f"{days:.1f} days"
+    number = f"{days:.1f}".removesuffix(".0")
+    return f"{number} day" if number == "1" else f"{number} days"
 
 
 def _zone_name(zone: tzinfo) -> str:
