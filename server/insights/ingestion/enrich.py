@@ -98,7 +98,10 @@ def normalize_geo(metadata: dict[str, Any]) -> dict[str, str] | None:
         country = locale.replace("_", "-").split("-")[-1]
     geo: dict[str, str] = {}
     if country:
-        code = country.upper() if len(country) == 2 and country.isalpha() else _COUNTRY_NAMES.get(country.lower())
+        # Names first: "UK" is two letters but not an ISO code (GB is).
+        code = _COUNTRY_NAMES.get(country.lower())
+        if code is None and len(country) == 2 and country.isalpha():
+            code = country.upper()
         geo["country"] = code or country
     for key in ("region", "city"):
         value = _text(source.get(key))
