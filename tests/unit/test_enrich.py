@@ -3,13 +3,22 @@ normalized from names, codes and locales; cached and uncached paths agree, and m
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from insights.ingestion.enrich import normalize_geo
+from insights.ingestion.enrich import normalize_device
 
 
-@pytest.mark.parametrize("country", ["UK", "uk", "Uk"])
-def test_uk_is_normalized_to_its_iso_code(country: str) -> None:
-    """"UK" is two letters but no ISO 3166 code: the names table (uk -> GB) must be consulted first, or UK
-    customers split between "UK" and "GB"."""
-    assert normalize_geo({"country": country}) == {"country": "GB"}
+@pytest.mark.parametrize(
+    ("metadata", "device"),
+    [
+        ({"device": "kiosk"}, {"type": "other", "os": "other"}),
+        ({"device": "Studio display", "os": "BIOS 2.1"}, {"type": "other", "os": "other"}),
+        ({"platform": "iOS"}, {"type": "other", "os": "ios"}),
+        ({"os": "iOS17"}, {"type": "other", "os": "ios"}),
+    ],
+)
+def test_ios_is_a_word_not_any_substring(metadata: dict[str, Any], device: dict[str, str]) -> None:
+    """A kiosk (or a BIOS version) is no Apple device: "ios" counts only where it starts a word."""
+    assert normalize_device(metadata) == device
