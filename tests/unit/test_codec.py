@@ -41,7 +41,7 @@ def _text(value: uuid.UUID | str | None) -> str:
     return str(value) if value else ""
 
 
-@settings(max_examples=150)
+@settings(max_examples=100)
 @given(new_events, st.integers(0, 2**45))
 def test_encode_decode_round_trip_in_one_line_of_json(new: NewEvent, now_ms: int) -> None:
     """Whatever the fields hold (quotes, backslashes, unicode, line breaks, non-string payload values), the
@@ -57,7 +57,7 @@ def test_encode_decode_round_trip_in_one_line_of_json(new: NewEvent, now_ms: int
     assert decoded.occurred_at == datetime.fromtimestamp(now_ms / 1000, UTC)
 
 
-@settings(max_examples=50)
+@settings(max_examples=30)
 @given(st.lists(new_events, min_size=1, max_size=5))
 def test_a_newline_joined_batch_splits_back_into_its_entries(batch: list[NewEvent]) -> None:
     """What the Lua script does with ARGV[3] (``string.gmatch(s, "[^\\n]+")``), done in Python."""

@@ -68,7 +68,7 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-@settings(max_examples=60)
+@settings(max_examples=50)
 @given(json_objects)
 def test_struct_round_trip_keeps_values_and_their_types(value: dict[str, Any]) -> None:
     """plain(struct(v)) gives v back, bools as bools, exact integers as ints, nested lists and objects."""
@@ -77,7 +77,7 @@ def test_struct_round_trip_keeps_values_and_their_types(value: dict[str, Any]) -
     assert _same(plain(message), _as_read_back(value))
 
 
-@settings(max_examples=60)
+@settings(max_examples=50)
 @given(json_objects)
 def test_plain_agrees_with_the_protobuf_helpers(value: dict[str, Any]) -> None:
     """The hand-written reader sees what the well-known-type helpers see (up to int/float of whole numbers)."""

@@ -224,7 +224,7 @@ def test_check_metadata_returns_nothing_stored_for_bad_metadata() -> None:
 # --- properties --------------------------------------------------------------------------------------
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(customer_ids, timestamps, channels, event_types, contents, metadatas, keys)
 def test_every_invalid_field_is_named_and_nothing_invalid_passes(
     customer: tuple[str, bool], ts: tuple[Any, bool], channel: str, event_type: tuple[str, bool], content: str,
@@ -256,7 +256,7 @@ anything_json = st.recursive(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     customer_id=st.text(), timestamp=st.one_of(st.none(), st.datetimes(), st.datetimes(timezones=st.just(UTC))),
     channel=st.one_of(st.sampled_from(sorted(CHANNELS)), st.text(max_size=8)), event_type=st.text(),
