@@ -223,7 +223,7 @@ def variables(model: type[BaseModel] = Settings, env_prefix: str = "INSIGHTS_") 
         elif isinstance(default, Path):
             shown = str(default.relative_to(REPO_ROOT)) if default.is_relative_to(REPO_ROOT) else str(default)
         else:
-            shown = "unset" if default is None else str(default)
+            shown = "unset" if default is None else str(default) or "empty"
         found.append(Variable(names, shown, docs.get(name, "")))
     return found
 

@@ -146,6 +146,7 @@ def test_redis_down_degrades_then_recovers(
         stack.stop()
 
 
+@pytest.mark.timing  # recovery is asserted within 5 s of PostgreSQL accepting connections again
 def test_postgres_restart_gives_503_then_recovers_without_server_restart(
     private_postgres: PrivatePostgres, redis_url: str, tmp_path: Path
 ) -> None:

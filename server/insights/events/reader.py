@@ -32,6 +32,15 @@ log = get_logger(__name__)
 SUBSCRIBERS = Gauge("insights_stream_subscribers", "Live subscribers on this instance")
 
 
+def _decoded(entry_id: str, fields: dict[str, str], key: str) -> Event | None:
+    """An entry as an event; a malformed one (written by something else) is logged and skipped."""
+    try:
+        return decode(entry_id, fields)
+    except (ValueError, TypeError, AttributeError):
+        log.warning("events.malformed_entry", key=key, entry_id=entry_id)
+        return None
+
+
 class _OrgReader:
     """The one XREAD loop of an organization on this instance."""
 
@@ -78,12 +87,9 @@ class _OrgReader:
             for _key, entries in response or ():
                 for entry_id, fields in entries:
                     self.last_id = entry_id
-                    try:
-                        event = decode(entry_id, fields)
-                    except (ValueError, TypeError, AttributeError):
-                        log.warning("events.malformed_entry", key=self._key, entry_id=entry_id)
-                        continue
-                    self._fan_out(event)
+                    event = _decoded(entry_id, fields, self._key)
+                    if event is not None:
+                        self._fan_out(event)
 
     def _fan_out(self, event: Event) -> None:
         for subscriber in list(self.subscribers):
@@ -187,7 +193,8 @@ class EventStreams:
             subscription.set_replay([signal(RESYNC, subscription.position, {"reason": "events were missed"})])
             return
         subscription.position = since_id
-        subscription.set_replay([e for e in (decode(i, f) for i, f in missed) if subscription.filter.matches(e)])
+        replay = (_decoded(entry_id, fields, key) for entry_id, fields in missed)
+        subscription.set_replay([e for e in replay if e is not None and subscription.filter.matches(e)])
 
     def _leave(self, organization_id: UUID, subscription: Subscription) -> None:
         reader = self._readers.get(organization_id)

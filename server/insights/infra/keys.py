@@ -7,6 +7,7 @@ customer is left.
 
 from __future__ import annotations
 
+import re
 from uuid import UUID
 
 
@@ -51,5 +52,7 @@ class RedisKeys:
         return f"{self.prefix}cache:{organization_id}:generation"
 
     def customer_key_patterns(self, organization_id: UUID | str, customer_id: UUID | str) -> list[str]:
-        """SCAN patterns of every key that holds one customer's data (erasure deletes them)."""
-        return [f"{self.cache_prefix(organization_id)}*{customer_id}*"]
+        """SCAN patterns of every key that holds one customer's data (erasure deletes them). The prefix is
+        escaped: a prefix holding a glob character must not match other deployments' keys."""
+        literal = re.sub(r"([*?\[\]\\])", r"\\\1", self.cache_prefix(organization_id))
+        return [f"{literal}*{customer_id}*"]

@@ -52,7 +52,7 @@ def decode_token(token: str, scope: str, *, arity: int, field: str = "pageToken"
         return None
     try:
         body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):  # nested past the parser's limit
         raise ValidationError.single(field, "is not a page token this API issued") from None
     if not isinstance(body, dict) or not isinstance(body.get("a"), list) or len(body["a"]) != arity:
         raise ValidationError.single(field, "is not a page token this API issued")

@@ -7,6 +7,7 @@ interaction and onto the customer (segment column, last-known device and geo in 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any
@@ -17,6 +18,9 @@ _COUNTRY_NAMES = {
     "brazil": "BR", "india": "IN", "japan": "JP", "china": "CN", "australia": "AU", "netherlands": "NL",
     "ireland": "IE", "sweden": "SE", "switzerland": "CH", "poland": "PL", "portugal": "PT",
 }
+
+_IOS = re.compile(r"(?<![a-z])ios")
+"""iOS where it starts a word ("ios 17", "ios17"), not inside one ("kiosk", "bios")."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,7 @@ def _classify_device(hints: str) -> dict[str, str]:
         kind = "desktop"
     else:
         kind = "other"
-    if any(w in hints for w in ("iphone", "ipad", "ios")):
+    if "iphone" in hints or "ipad" in hints or _IOS.search(hints):
         os = "ios"
     elif "android" in hints:
         os = "android"
@@ -98,7 +102,10 @@ def normalize_geo(metadata: dict[str, Any]) -> dict[str, str] | None:
         country = locale.replace("_", "-").split("-")[-1]
     geo: dict[str, str] = {}
     if country:
-        code = country.upper() if len(country) == 2 and country.isalpha() else _COUNTRY_NAMES.get(country.lower())
+        # Names first: "UK" is two letters but not an ISO code (GB is).
+        code = _COUNTRY_NAMES.get(country.lower())
+        if code is None and len(country) == 2 and country.isalpha():
+            code = country.upper()
         geo["country"] = code or country
     for key in ("region", "city"):
         value = _text(source.get(key))

@@ -126,7 +126,7 @@ def check_event_type(value: str, name: str) -> list[FieldViolation]:
         return [FieldViolation(name, "is required")]
     if len(value) > MAX_EVENT_TYPE:
         return [FieldViolation(name, f"must be at most {MAX_EVENT_TYPE} characters")]
-    if not _EVENT_TYPE.match(value):
+    if not _EVENT_TYPE.fullmatch(value):  # not match(): "$" also matches before a final newline
         return [FieldViolation(name, "may contain only letters, digits, spaces and _ . : / - (e.g. page_view)")]
     return []
 

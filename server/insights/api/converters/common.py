@@ -27,8 +27,15 @@ def timestamp(value: datetime | None) -> Timestamp | None:
 
 def to_datetime(value: Timestamp) -> datetime:
     """An aware UTC datetime. Timestamp.ToDatetime is pure Python and shows up in 10,000-event
-    batches; this is exact too (to the microsecond)."""
-    return _EPOCH + timedelta(seconds=value.seconds, microseconds=value.nanos // 1000)
+    batches; this is exact too (to the microsecond).
+
+    A gRPC client may send any seconds value: one beyond what datetime holds (years 1 to 9999) comes
+    back as the latest or earliest datetime, which validation then names as a bad timestamp (rather
+    than the call failing with INTERNAL)."""
+    try:
+        return _EPOCH + timedelta(seconds=value.seconds, microseconds=value.nanos // 1000)
+    except OverflowError:
+        return (datetime.max if value.seconds > 0 else datetime.min).replace(tzinfo=UTC)
 
 
 def plain(value: struct_pb2.Struct) -> dict[str, Any]:
