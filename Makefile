@@ -1,5 +1,6 @@
 # Two entry points: `make up` runs the platform, `make test` runs the tests. Everything they need
-# is installed from here (PyPI packages, pinned by constraints.txt), never by hand.
+# is installed from here (PyPI packages pinned by constraints.txt, npm packages by
+# web/package-lock.json, Chromium from Debian), never by hand.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -8,8 +9,14 @@ SITE = $(shell $(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'
 PROTOS := $(wildcard protos/insights/v1/*.proto)
 GENERATED := server/insights/v1/__init__.py
 DESCRIPTOR := gateway/build/insights.pb
+# google.api / google.rpc protos for buf (lint, the dashboard's code generation), from googleapis-common-protos.
+GOOGLEAPIS := build/googleapis/.copied
+WEB_DEPS := web/node_modules/.installed
+WEB_DIST := web/dist/index.html
+WEB_SOURCES := $(shell find web/src web/public -type f -not -path 'web/src/gen/*' 2>/dev/null) \
+	web/index.html web/package.json web/package-lock.json web/tsconfig.json web/vite.config.ts web/buf.gen.yaml
 
-.PHONY: install protos up test lint typecheck model lock clean
+.PHONY: install protos up test test-web web web-dev browser lint typecheck model lock clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,17 +35,50 @@ $(GENERATED) $(DESCRIPTOR) &: $(PROTOS) $(VENV)/.installed
 		--descriptor_set_out=$(DESCRIPTOR) $(PROTOS)
 	touch $(GENERATED)
 
-protos: $(GENERATED) $(DESCRIPTOR)
+$(GOOGLEAPIS): $(VENV)/.installed
+	rm -rf build/googleapis
+	mkdir -p build/googleapis/google/api build/googleapis/google/rpc
+	cp $(SITE)/google/api/*.proto build/googleapis/google/api/
+	cp $(SITE)/google/rpc/*.proto build/googleapis/google/rpc/
+	touch $@
 
-up: protos
-	$(PY) -m insights up $(if $(DEMO),--demo) $(if $(TRITON),--triton)
+protos: $(GENERATED) $(DESCRIPTOR) $(GOOGLEAPIS)
 
-test: protos
+# The dashboard: npm packages exactly as locked, then a build when a source changed.
+$(WEB_DEPS): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	web/node_modules/.bin/buf --version > /dev/null
+	touch $@
+
+$(WEB_DIST): $(WEB_SOURCES) $(PROTOS) $(GOOGLEAPIS) $(WEB_DEPS)
+	cd web && npm run build
+
+web: $(WEB_DIST)
+
+# Hot-reloading UI development: Vite proxies /api and gRPC-Web to the gateway of `make up`
+# (INSIGHTS_GATEWAY_URL, default http://127.0.0.1:8080); MOCK=1 uses the in-memory backend instead.
+web-dev: $(GOOGLEAPIS) $(WEB_DEPS)
+	cd web && npm run $(if $(MOCK),dev:mock,dev)
+
+# Chromium for the browser tests, from Debian (Playwright downloads no browser here).
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	@/usr/bin/chromium --version
+
+up: protos web
+	INSIGHTS_WEB_DIST=$(CURDIR)/web/dist $(PY) -m insights up $(if $(DEMO),--demo) $(if $(TRITON),--triton)
+
+# The dashboard's unit tests (type check + Vitest) and its size budget.
+test-web: $(GOOGLEAPIS) $(WEB_DEPS) $(WEB_DIST)
+	cd web && npm test && npm run size
+
+test: protos test-web
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: protos
+lint: protos $(WEB_DEPS)
 	$(VENV)/bin/ruff check server tests benchmarks
 	$(VENV)/bin/mypy
+	web/node_modules/.bin/buf lint
 
 model: install
 	$(PY) -m pip install -q -c constraints.txt -e '.[train]'
@@ -48,4 +88,4 @@ lock: install
 	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
 
 clean:
-	rm -rf server/insights/v1 gateway/build var
+	rm -rf server/insights/v1 gateway/build var build web/dist web/src/gen

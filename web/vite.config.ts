@@ -10,6 +10,8 @@ export default defineConfig(({ mode }) => ({
     // Hashed names everywhere: Envoy serves assets/* as immutable for a year.
     assetsDir: "assets",
     sourcemap: false,
+    // dist/.vite/manifest.json: which chunks each page loads (scripts/check-size.mjs reads it).
+    manifest: true,
     modulePreload: { polyfill: false },
     rollupOptions: {
       output: {

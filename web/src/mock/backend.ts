@@ -878,7 +878,9 @@ export function createMockTransport(opts: MockOptions = {}): Transport {
               yield { event: { id: log.at(-1)?.id ?? nextId(), type: "resync", occurredAt: ts(now()) } };
             } else cursor = at + 1;
           }
-          yield { event: { id: log.at(-1)?.id ?? "0-0", type: "heartbeat", occurredAt: ts(now()), payload: { subscribed: true } } };
+          // The first heartbeat's id is the position the stream continues from (as the server's).
+          const position = (): string => (cursor > 0 ? log[cursor - 1]!.id : req.lastEventId || "0-0");
+          yield { event: { id: position(), type: "heartbeat", occurredAt: ts(now()), payload: { subscribed: true } } };
           if (generatorUsers++ === 0) stopGenerator = startGenerator();
           try {
             for (;;) {
@@ -887,20 +889,22 @@ export function createMockTransport(opts: MockOptions = {}): Transport {
                 if (wanted(e)) yield { event: e };
               }
               await new Promise<void>((resolve, reject) => {
+                const onAbort = (): void => {
+                  listeners.delete(wake);
+                  clearTimeout(timer);
+                  reject(ctx.signal.reason instanceof Error ? ctx.signal.reason : new ConnectError("cancelled", Code.Canceled));
+                };
                 const wake = (): void => {
                   listeners.delete(wake);
                   clearTimeout(timer);
+                  ctx.signal.removeEventListener("abort", onAbort);
                   resolve();
                 };
                 const timer = setTimeout(wake, 20_000);
                 listeners.add(wake);
-                ctx.signal.addEventListener("abort", () => {
-                  listeners.delete(wake);
-                  clearTimeout(timer);
-                  reject(ctx.signal.reason instanceof Error ? ctx.signal.reason : new ConnectError("cancelled", Code.Canceled));
-                }, { once: true });
+                ctx.signal.addEventListener("abort", onAbort, { once: true });
               });
-              if (cursor >= log.length) yield { event: { id: log.at(-1)?.id ?? "0-0", type: "heartbeat", occurredAt: ts(now()), payload: {} } };
+              if (cursor >= log.length) yield { event: { id: position(), type: "heartbeat", occurredAt: ts(now()), payload: {} } };
             }
           } finally {
             if (--generatorUsers === 0) {
