@@ -76,9 +76,9 @@ test: protos test-web
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: protos $(WEB_DEPS)
+	web/node_modules/.bin/buf lint
 	$(VENV)/bin/ruff check server tests benchmarks
 	$(VENV)/bin/mypy
-	web/node_modules/.bin/buf lint
 
 model: install
 	$(PY) -m pip install -q -c constraints.txt -e '.[train]'
