@@ -15,7 +15,18 @@ async function createTransport(): Promise<Transport> {
   // Replaced by a constant at build time: a production build contains no trace of the mock.
   if (import.meta.env.MODE === "mock") {
     const { createMockTransport } = await import("./mock/backend");
-    return createMockTransport({ interceptors });
+    // Knobs for trying the UI under load or with short-lived tokens, e.g.
+    // localStorage["mock.eventRate"] = "200", localStorage["mock.tokenTtlS"] = "90".
+    const knob = (k: string): number | undefined => {
+      const v = Number(localStorage.getItem(`mock.${k}`) ?? Number.NaN);
+      return Number.isFinite(v) ? v : undefined;
+    };
+    return createMockTransport({
+      interceptors,
+      eventRate: knob("eventRate"),
+      tokenTtlS: knob("tokenTtlS"),
+      modelDown: localStorage.getItem("mock.modelDown") === "1",
+    });
   }
   return createGrpcWebTransport({ baseUrl: window.location.origin, useBinaryFormat: true, interceptors });
 }

@@ -73,6 +73,13 @@ describe("FeedRows", () => {
     expect(rows.size).toBe(1);
   });
 
+  it("names streamed rows by the organization's customer id once a loaded row taught it", () => {
+    const rows = new FeedRows();
+    rows.reset([{ key: "old", kind: "interaction", interactionId: "old", customerId: "c1", externalCustomerId: "CUS-1", channel: "web", eventType: "purchase", at: new Date(0), rev: 0, lastEventId: "" }]);
+    rows.apply([created("new")]);
+    expect(rows.get("new")!.externalCustomerId).toBe("CUS-1");
+  });
+
   it("reset replaces everything (resync)", () => {
     const rows = new FeedRows();
     rows.apply([created("a"), created("b")]);

@@ -82,6 +82,8 @@ export class FeedRows {
   private early = new Map<string, RowSentiment>();
   /** Keys pushed out by the cap: their late events must not bring them back to the top. */
   private evicted = new Set<string>();
+  /** Our customer id -> the organization's, learnt from rows that carry both (events carry only ours). */
+  private externalIds = new Map<string, string>();
 
   constructor(readonly cap = 500) {}
 
@@ -115,6 +117,7 @@ export class FeedRows {
     let changed = false;
     const fresh: FeedRow[] = [];
     for (const row of rows) {
+      if (row.externalCustomerId) this.learn(row.customerId, row.externalCustomerId);
       const known = this.byKey.get(row.key);
       if (known) {
         if (!known.sentiment && row.sentiment) {
@@ -155,7 +158,7 @@ export class FeedRows {
             kind: "interaction",
             interactionId: key,
             customerId: e.customerId,
-            externalCustomerId: str(p?.["externalCustomerId"]),
+            externalCustomerId: str(p?.["externalCustomerId"]) ?? this.externalIds.get(e.customerId),
             channel: e.channel,
             eventType: str(p?.["eventType"]) ?? "",
             content: str(p?.["content"]),
@@ -225,6 +228,11 @@ export class FeedRows {
       this.rows = [...this.rows];
     }
     return changed;
+  }
+
+  private learn(customerId: string, externalId: string): void {
+    if (this.externalIds.size > 5000) this.externalIds.clear();
+    this.externalIds.set(customerId, externalId);
   }
 
   private replace(next: FeedRow, pending?: FeedRow[]): void {

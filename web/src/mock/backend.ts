@@ -537,8 +537,7 @@ export function createMockTransport(opts: MockOptions = {}): Transport {
   function startGenerator(): () => void {
     if (eventRate <= 0) return () => undefined;
     let stopped = false;
-    const tick = (): void => {
-      if (stopped) return;
+    const one = (): void => {
       const c = data.customers[Math.floor(rand() ** 1.2 * data.customers.length)]!;
       const i = makeInteraction(rand, c, now(), now());
       i.sentiment = undefined;
@@ -554,7 +553,17 @@ export function createMockTransport(opts: MockOptions = {}): Transport {
         i.processedAt = now();
         emit({ type: "sentiment.analyzed", occurredAt: ts(now()), interactionId: i.id, customerId: i.customerId, channel: i.channel, payload: { label: s.label, confidence: s.confidence, scores: s.scores, model: "sentiment", modelVersion: "3" } });
       }, delay);
-      setTimeout(tick, (1000 / eventRate) * (0.4 + rand() * 1.2));
+    };
+    // Events are made by elapsed time, so the rate holds even when timers fire late.
+    let last = Date.now();
+    let owed = 0;
+    const tick = (): void => {
+      if (stopped) return;
+      const t = Date.now();
+      owed += ((t - last) / 1000) * eventRate * (0.6 + rand() * 0.8);
+      last = t;
+      for (; owed >= 1; owed--) one();
+      setTimeout(tick, eventRate > 20 ? 50 : 1000 / eventRate);
     };
     setTimeout(tick, 300);
     return () => {

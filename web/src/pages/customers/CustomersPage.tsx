@@ -5,7 +5,7 @@ import { QueryService } from "../../gen/insights/v1/query_pb";
 import { client } from "../../api/client";
 import { setSearch } from "../../app/router";
 import type { PageProps } from "../../app/routes";
-import { Button, ChipGroup, EmptyState, ErrorNotice, Field, PageHeader, Spinner } from "../../components/ui";
+import { Button, ChipGroup, EmptyState, ErrorNotice, Field, Notice, PageHeader, Spinner } from "../../components/ui";
 import { formatInteger, formatRelative, formatSentiment } from "../../lib/format";
 import { useAsync } from "../../lib/useAsync";
 
@@ -36,6 +36,12 @@ export default function CustomersPage({ search }: PageProps): JSX.Element {
   return (
     <div class="stack">
       <PageHeader title="Customers" description="Find a customer by name, email or your own id." />
+      {p.get("erased") ? (
+        <Notice tone={p.get("cachesPurged") === "0" ? "warning" : "success"}>
+          Customer {p.get("erased")} was erased with {formatInteger(Number(p.get("n") ?? 0))} interactions.
+          {p.get("cachesPurged") === "0" ? " Cached copies could not be purged now and expire on their own within minutes." : ""}
+        </Notice>
+      ) : null}
       <form class="card filters" onSubmit={(e) => { e.preventDefault(); write({ q: draft.trim() }); }}>
         <Field label="Search" class="span-2">
           {(id) => <input id={id} class="input" type="search" value={draft} placeholder="Name, email or CUS-…" onInput={(e) => setDraft(e.currentTarget.value)} onBlur={() => draft.trim() !== q && write({ q: draft.trim() })} />}

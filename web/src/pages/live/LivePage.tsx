@@ -5,8 +5,8 @@
 // smooth at hundreds of events per second.
 
 import "./live.css";
-import { Component, Fragment, type JSX } from "preact";
-import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { Component, type JSX } from "preact";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { QueryService } from "../../gen/insights/v1/query_pb";
 import { StreamService } from "../../gen/insights/v1/stream_pb";
 import type { Interaction } from "../../gen/insights/v1/common_pb";
@@ -24,8 +24,11 @@ import { LiveConnection, type ConnectionState } from "../../live/connection";
 import { feedEvent, rowFromInteraction } from "../../live/convert";
 import { FeedRows, type FeedEvent, type FeedRow } from "../../live/rows";
 import { liveStatus, publishLiveStatus, useLiveStatus } from "../../live/status";
+import { rowWindow } from "../../live/window";
 
 const ROW_CAP = 500;
+/** Must match `.live-table tbody tr.feed-row { height }` in live.css. */
+const ROW_HEIGHT = 41;
 const CHANNELS = ["web", "mobile", "email", "chat", "phone"];
 const EVENT_TYPES = ["interaction.created", "sentiment.analyzed", "interaction.updated", "pattern.detected"];
 const COLUMNS = [
@@ -149,14 +152,22 @@ class LiveRow extends Component<RowProps> {
       }
     };
     return (
-      <tr class={`clickable${expanded ? " expanded" : ""}${s ? " scored" : ""}${row.rev > 0 ? " updated" : ""}`} onClick={() => onToggle(row.key)}>
+      <tr class={`clickable feed-row${expanded ? " expanded" : ""}`} onClick={() => onToggle(row.key)}>
         {columns.map(cell)}
       </tr>
     );
   }
 }
 
-function Expanded({ row, colSpan }: { row: FeedRow; colSpan: number }): JSX.Element {
+function Expanded({ row, colSpan, onHeight }: { row: FeedRow; colSpan: number; onHeight: (h: number) => void }): JSX.Element {
+  const ref = useRef<HTMLTableRowElement>(null);
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    const ro = new ResizeObserver(() => onHeight(el.getBoundingClientRect().height));
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
   const [full, setFull] = useState<Interaction | null | undefined>(undefined);
   useEffect(() => {
     if (row.kind !== "interaction") return;
@@ -172,7 +183,7 @@ function Expanded({ row, colSpan }: { row: FeedRow; colSpan: number }): JSX.Elem
   // Sentiment may arrive after the lookup: show the row's latest.
   const merged = full && row.sentiment && !full.sentiment ? null : full;
   return (
-    <tr class="expansion">
+    <tr class="expansion" ref={ref}>
       <td colSpan={colSpan}>
         {row.kind === "pattern" ? (
           <p>{row.description}</p>
@@ -211,6 +222,10 @@ export default function LivePage({ search }: PageProps): JSX.Element {
   const counter = useRef(0);
   const conn = useRef<LiveConnection<FeedEvent> | null>(null);
   const batcher = useRef<FrameBatcher<FeedEvent> | null>(null);
+  const scroller = useRef<HTMLDivElement>(null);
+  const [view, setView] = useState({ top: 0, height: 600 });
+  const [expandedHeight, setExpandedHeight] = useState(0);
+  const firstKey = useRef<string | undefined>(undefined);
 
   useEffect(() => setCustomerDraft(filter.customerId), [filter.customerId]);
 
@@ -265,6 +280,30 @@ export default function LivePage({ search }: PageProps): JSX.Element {
 
   useEffect(() => batcher.current?.setPaused(paused), [paused]);
 
+  useEffect(() => {
+    const el = scroller.current;
+    if (!el) return;
+    const update = (): void => setView({ top: el.scrollTop, height: el.clientHeight });
+    const ro = new ResizeObserver(update);
+    ro.observe(el);
+    el.addEventListener("scroll", update, { passive: true });
+    update();
+    return () => {
+      ro.disconnect();
+      el.removeEventListener("scroll", update);
+    };
+  }, []);
+
+  // Someone reading further down keeps their place while new rows arrive on top.
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    const prev = firstKey.current;
+    firstKey.current = rows[0]?.key;
+    if (!el || !prev || el.scrollTop === 0) return;
+    const shift = rows.findIndex((r) => r.key === prev);
+    if (shift > 0) el.scrollTop += shift * ROW_HEIGHT;
+  }, [rows]);
+
   const toggle = (key: string): void => setExpanded((k) => (k === key ? null : key));
   const setCols = (next: ColumnKey[]): void => {
     const ordered = COLUMNS.map((c) => c.key).filter((k) => next.includes(k));
@@ -272,6 +311,8 @@ export default function LivePage({ search }: PageProps): JSX.Element {
     localStorage.setItem(COLUMNS_KEY, JSON.stringify(ordered));
   };
   const scored = rows.filter((r) => r.sentiment).length;
+  const expandedIndex = expanded ? rows.findIndex((r) => r.key === expanded) : -1;
+  const win = rowWindow(Math.max(0, view.top - 40), view.height, rows.length, ROW_HEIGHT, expandedIndex, expandedIndex >= 0 ? expandedHeight : 0);
 
   return (
     <div class="live stack">
@@ -322,19 +363,19 @@ export default function LivePage({ search }: PageProps): JSX.Element {
         </div>
       </div>
 
-      <div class="table-wrap live-table">
+      <div class="table-wrap live-table" ref={scroller}>
         <table class="table">
           <caption class="sr-only">Live interactions, newest first. Select a row to expand its details.</caption>
           <thead>
-            <tr>{columns.map((c) => <th scope="col" key={c} class={c === "confidence" ? "num" : undefined}>{COLUMNS.find((k) => k.key === c)!.label}</th>)}</tr>
+            <tr>{columns.map((c) => <th scope="col" key={c} class={`col-${c}${c === "confidence" ? " num" : ""}`}>{COLUMNS.find((k) => k.key === c)!.label}</th>)}</tr>
           </thead>
           <tbody>
-            {rows.map((r) => (
-              <Fragment key={r.key}>
-                <LiveRow row={r} columns={columns} expanded={expanded === r.key} onToggle={toggle} />
-                {expanded === r.key ? <Expanded row={r} colSpan={columns.length} /> : null}
-              </Fragment>
-            ))}
+            {win.before > 0 ? <tr class="spacer" aria-hidden="true" style={{ height: `${win.before}px` }}><td colSpan={columns.length} /></tr> : null}
+            {rows.slice(win.start, win.end).flatMap((r) => [
+              <LiveRow key={r.key} row={r} columns={columns} expanded={expanded === r.key} onToggle={toggle} />,
+              ...(expanded === r.key ? [<Expanded key={`${r.key}/details`} row={r} colSpan={columns.length} onHeight={setExpandedHeight} />] : []),
+            ])}
+            {win.after > 0 ? <tr class="spacer" aria-hidden="true" style={{ height: `${win.after}px` }}><td colSpan={columns.length} /></tr> : null}
           </tbody>
         </table>
         {!loaded ? <Spinner label="Loading recent interactions" /> : rows.length === 0 ? (
