@@ -43,7 +43,7 @@ async (seconds) => {
 
 
 class SpaHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the stdlib's name)
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def send_head(self) -> Any:
@@ -100,10 +100,17 @@ def main() -> None:
     finally:
         server.shutdown()
     print(f"{'':24}{'idle':>12}{f'{args.rate}/s':>12}{'ratio':>9}")
-    for key, label in [("fps", "frames per second"), ("p50_ms", "frame p50 (ms)"), ("p95_ms", "frame p95 (ms)"),
-                       ("max_ms", "frame max (ms)"), ("long_tasks", "long tasks (>50 ms)"), ("long_task_ms", "long-task time (ms)")]:
+    rows = [
+        ("fps", "frames per second"),
+        ("p50_ms", "frame p50 (ms)"),
+        ("p95_ms", "frame p95 (ms)"),
+        ("max_ms", "frame max (ms)"),
+        ("long_tasks", "long tasks (>50 ms)"),
+        ("long_task_ms", "long-task time (ms)"),
+    ]
+    for key, label in rows:
         a, b = idle[key], load[key]
-        ratio = f"{b / a:.2f}x" if a else "–"
+        ratio = f"{b / a:.2f}x" if a else "-"
         print(f"{label:24}{a:>12.1f}{b:>12.1f}{ratio:>9}")
     print(f"table rows in the DOM under load: {load['rows']} (windowed); the feed said: {load['status']}")
 
