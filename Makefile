@@ -13,6 +13,7 @@ DESCRIPTOR := gateway/build/insights.pb
 GOOGLEAPIS := build/googleapis/.copied
 WEB_DEPS := web/node_modules/.installed
 WEB_DIST := web/dist/index.html
+WEB_MOCK_DIST := web/dist-mock/index.html
 WEB_SOURCES := $(shell find web/src web/public -type f -not -path 'web/src/gen/*' 2>/dev/null) \
 	web/index.html web/package.json web/package-lock.json web/tsconfig.json web/vite.config.ts web/buf.gen.yaml
 
@@ -55,6 +56,10 @@ $(WEB_DIST): $(WEB_SOURCES) $(PROTOS) $(GOOGLEAPIS) $(WEB_DEPS)
 
 web: $(WEB_DIST)
 
+# The same app on its in-memory mock backend, for the browser tests of the signed-in pages.
+$(WEB_MOCK_DIST): $(WEB_SOURCES) $(PROTOS) $(GOOGLEAPIS) $(WEB_DEPS)
+	cd web && npm run build:mock
+
 # Hot-reloading UI development: Vite proxies /api and gRPC-Web to the gateway of `make up`
 # (INSIGHTS_GATEWAY_URL, default http://127.0.0.1:8080); MOCK=1 uses the in-memory backend instead.
 web-dev: $(GOOGLEAPIS) $(WEB_DEPS)
@@ -69,7 +74,7 @@ up: protos web
 	INSIGHTS_WEB_DIST=$(CURDIR)/web/dist $(PY) -m insights up $(if $(DEMO),--demo) $(if $(TRITON),--triton)
 
 # The dashboard's unit tests (type check + Vitest) and its size budget.
-test-web: $(GOOGLEAPIS) $(WEB_DEPS) $(WEB_DIST)
+test-web: $(GOOGLEAPIS) $(WEB_DEPS) $(WEB_DIST) $(WEB_MOCK_DIST)
 	cd web && npm test && npm run size
 
 test: protos test-web
@@ -88,4 +93,4 @@ lock: install
 	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
 
 clean:
-	rm -rf server/insights/v1 gateway/build var build web/dist web/src/gen
+	rm -rf server/insights/v1 gateway/build var build web/dist web/dist-mock web/src/gen

@@ -76,9 +76,10 @@ function UserMenu(): JSX.Element | null {
   const initials = `${user.firstName[0] ?? ""}${user.lastName[0] ?? ""}`.toUpperCase() || user.email[0]?.toUpperCase();
   return (
     <details class="user-menu" ref={ref}>
-      <summary aria-label={`Account: ${user.firstName} ${user.lastName}`}>
+      <summary>
         <span class="avatar" aria-hidden="true">{initials}</span>
         <span class="user-menu-name">{user.firstName || user.email}</span>
+        <span class="sr-only">, account menu</span>
       </summary>
       <div class="menu" role="menu">
         <div class="menu-head">

@@ -72,6 +72,8 @@ export default function ExplorerPage({ search }: PageProps): JSX.Element {
   const [exporting, setExporting] = useState<string | null>(null);
   const [exportError, setExportError] = useState<string | null>(null);
   const tableTop = useRef<HTMLDivElement>(null);
+  // On phones the filters start folded, so that the results are on the first screen.
+  const [filtersOpen, setFiltersOpen] = useState(() => typeof matchMedia !== "function" || !matchMedia("(max-width: 720px)").matches);
 
   useEffect(() => {
     setTokens([]);
@@ -141,7 +143,9 @@ export default function ExplorerPage({ search }: PageProps): JSX.Element {
       </header>
       {exportError ? <ErrorNotice title="Export failed" message={exportError} /> : null}
 
-      <form class="card filters-card" onSubmit={(e) => e.preventDefault()} aria-label="Filters">
+      <details class="card filters-details" open={filtersOpen} onToggle={(e) => setFiltersOpen(e.currentTarget.open)}>
+        <summary class="filters-summary">Filters{count ? <span class="badge badge-accent">{count}</span> : null}</summary>
+      <form class="filters-card" onSubmit={(e) => e.preventDefault()} aria-label="Filters">
         <div class="filters">
           <Field label="Search text" class="span-2" hint={<>Words, “quoted phrases”, -excluded</>}>
             {(id, d) => <CommitInput id={id} describedBy={d} value={filter.q} placeholder="e.g. refund -shipping" onCommit={(q) => set({ q })} />}
@@ -181,6 +185,7 @@ export default function ExplorerPage({ search }: PageProps): JSX.Element {
         ) : null}
         {unknownParams.length ? <p class="muted small">Ignored URL parameters: {unknownParams.join(", ")}</p> : null}
       </form>
+      </details>
 
       <div ref={tableTop} class="results-head">
         {data ? (
@@ -218,8 +223,9 @@ export default function ExplorerPage({ search }: PageProps): JSX.Element {
             {data?.data.map((i) => (
               <tr key={i.id} class="clickable" onClick={() => setOpen(i)}>
                 <td class="nowrap tabular">
-                  <button type="button" class="row-open" onClick={(e) => { e.stopPropagation(); setOpen(i); }} aria-label={`Details of the ${i.eventType.replace(/_/g, " ")} from ${i.externalCustomerId}`}>
+                  <button type="button" class="row-open" onClick={(e) => { e.stopPropagation(); setOpen(i); }}>
                     {i.timestamp ? formatDateTime(timestampDate(i.timestamp)) : "–"}
+                    <span class="sr-only">: details of the {i.eventType.replace(/_/g, " ")} from {i.externalCustomerId}</span>
                   </button>
                 </td>
                 <td class="nowrap"><a href={`/customers/${encodeURIComponent(i.customerId)}`} onClick={(e) => e.stopPropagation()}>{i.externalCustomerId || i.customerId.slice(0, 8)}</a></td>

@@ -126,7 +126,7 @@ function Kpi({ label, value, change, kind = "count", href, hint }: {
       {hint ? <span class="kpi-hint">{hint}</span> : null}
     </>
   );
-  return href ? <a class="kpi card" href={href} aria-label={`${label}: ${value}. Open these interactions`}>{body}</a> : <div class="kpi card">{body}</div>;
+  return href ? <a class="kpi card" href={href}>{body}<span class="sr-only">, open these interactions</span></a> : <div class="kpi card">{body}</div>;
 }
 
 function Breakdown({ title, entries, keyLabel }: { title: string; entries: BreakdownEntry[]; keyLabel: string }): JSX.Element {
