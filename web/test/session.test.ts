@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { refreshDelayMs, Session, STORAGE_KEY, type SessionDeps, type TokenGrant } from "../src/api/session";
 
 class MemoryStorage {
@@ -75,7 +76,8 @@ describe("Session", () => {
   });
 
   it("on a failed refresh ends the session once and hands over to sign-in", async () => {
-    const { session, storage, onExpired } = setup({ refresh: vi.fn(async () => Promise.reject(new Error("401"))) });
+    const rejected = new ConnectError("refresh token reuse", Code.Unauthenticated);
+    const { session, storage, onExpired } = setup({ refresh: vi.fn(async () => Promise.reject(rejected)) });
     session.signIn(grant(1));
     expect(storage.getItem(STORAGE_KEY)).not.toBeNull();
     await vi.advanceTimersByTimeAsync(2880_000);
@@ -85,6 +87,25 @@ describe("Session", () => {
     // Nothing more is scheduled after the end.
     await vi.advanceTimersByTimeAsync(10 * 3600_000);
     expect(onExpired).toHaveBeenCalledTimes(1);
+  });
+
+  it("keeps the session through a network failure and retries the refresh", async () => {
+    let down = true;
+    let n = 1;
+    const refresh = vi.fn(async () => {
+      if (down) throw new ConnectError("Failed to fetch", Code.Unavailable);
+      return grant(++n);
+    });
+    const { session, onExpired } = setup({ refresh });
+    session.signIn(grant(1));
+    await vi.advanceTimersByTimeAsync(2880_000);
+    expect(refresh).toHaveBeenCalledTimes(1);
+    expect(onExpired).not.toHaveBeenCalled();
+    expect(session.accessToken).toBe("at-1");
+    down = false;
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(refresh).toHaveBeenCalledTimes(2);
+    expect(session.accessToken).toBe("at-2");
   });
 
   it("adopts a pair another tab rotated instead of spending the old refresh token", async () => {

@@ -5,6 +5,7 @@
 // gets the lock after another tab rotated the pair adopts the new pair instead of spending the old
 // refresh token a second time.
 
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { User } from "../gen/insights/v1/auth_pb";
 
 export interface TokenGrant {
@@ -33,6 +34,14 @@ export interface SessionDeps {
 }
 
 export const STORAGE_KEY = "insights.session";
+/** After a refresh that failed for a reason other than the session (network, server down). */
+export const RETRY_REFRESH_MS = 10_000;
+
+/** The server refused the refresh token itself: the session is over. Anything else may pass. */
+function sessionRejected(error: unknown): boolean {
+  if (!(error instanceof ConnectError)) return false;
+  return [Code.Unauthenticated, Code.PermissionDenied, Code.InvalidArgument, Code.NotFound, Code.FailedPrecondition].includes(error.code);
+}
 
 /** Refresh early: at 80 % of the lifetime, at least a minute before expiry, never sooner than 5 s. */
 export function refreshDelayMs(expiresInS: number): number {
@@ -143,8 +152,14 @@ export class Session {
       const ok = await (this.deps.withLock ? this.deps.withLock(run) : run());
       if (!ok) this.expire();
       return ok;
-    } catch {
-      this.expire();
+    } catch (error) {
+      if (sessionRejected(error)) {
+        this.expire();
+        return false;
+      }
+      // The network or the server is down: keep the session and try again soon.
+      clearTimeout(this.timer);
+      if (this.tokens) this.timer = setTimeout(() => void this.refresh(), RETRY_REFRESH_MS);
       return false;
     }
   }

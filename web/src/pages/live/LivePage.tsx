@@ -258,7 +258,8 @@ export default function LivePage({ search }: PageProps): JSX.Element {
         if (rowsStore.addRows(res.data.map(rowFromInteraction))) setRows(rowsStore.list);
       },
       onState: publishLiveStatus,
-      refreshAuth: () => session.refresh(),
+      // False only when the session is over; a refresh that failed on the network keeps the feed trying.
+      refreshAuth: async () => (await session.refresh()) || session.refreshToken !== null,
     });
     conn.current = c;
     c.start();
