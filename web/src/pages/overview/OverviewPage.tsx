@@ -98,11 +98,13 @@ function withSentiment(d: InteractionFilter | undefined, label: string): string 
   return `/explorer?${filterToQuery(f)}`;
 }
 
-function Delta({ change, kind }: { change: CountMetric["change"]; kind: "count" | "score" }): JSX.Element | null {
+/** A change with its arrow; coloured by whether it is good news (more negatives is not). */
+function Delta({ change, kind, upIsBad = false }: { change: CountMetric["change"]; kind: "count" | "score"; upIsBad?: boolean }): JSX.Element | null {
   const c = formatChange(change, kind);
   if (!c) return null;
+  const tone = c.trend === "flat" ? "flat" : (c.trend === "up") !== upIsBad ? "good" : "bad";
   return (
-    <span class={`delta delta-${c.trend}`}>
+    <span class={`delta delta-${tone}`}>
       {c.trend === "up" ? <IconArrowUp size={14} /> : c.trend === "down" ? <IconArrowDown size={14} /> : null}
       <span aria-hidden="true">{c.text}</span>
       <span class="sr-only">{c.description}</span>
@@ -287,7 +289,7 @@ export default function OverviewPage({ search }: PageProps): JSX.Element {
                       <span class="dist-name">{labelName(l)}</span>
                       <span class="dist-count tabular">{formatInteger(n)}</span>
                       <span class="dist-share muted tabular">{formatShare(n / total)}</span>
-                      <Delta change={metric?.change} kind="count" />
+                      <Delta change={metric?.change} kind="count" upIsBad={l === "negative" || l === "pending"} />
                     </a>
                   </li>
                 );
