@@ -1,5 +1,6 @@
 # Two entry points: `make up` runs the platform, `make test` runs the tests. Everything they need
-# is installed from here (PyPI packages, pinned by constraints.txt), never by hand.
+# is installed from here (PyPI packages pinned by constraints.txt, npm packages by
+# web/package-lock.json, Chromium from Debian), never by hand.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -8,8 +9,15 @@ SITE = $(shell $(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'
 PROTOS := $(wildcard protos/insights/v1/*.proto)
 GENERATED := server/insights/v1/__init__.py
 DESCRIPTOR := gateway/build/insights.pb
+# google.api / google.rpc protos for buf (lint, the dashboard's code generation), from googleapis-common-protos.
+GOOGLEAPIS := build/googleapis/.copied
+WEB_DEPS := web/node_modules/.installed
+WEB_DIST := web/dist/index.html
+WEB_MOCK_DIST := web/dist-mock/index.html
+WEB_SOURCES := $(shell find web/src web/public -type f -not -path 'web/src/gen/*' 2>/dev/null) \
+	web/index.html web/package.json web/package-lock.json web/tsconfig.json web/vite.config.ts web/buf.gen.yaml
 
-.PHONY: install protos up test lint typecheck model lock clean
+.PHONY: install protos up test test-web web web-dev browser lint typecheck model lock clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,17 +36,55 @@ $(GENERATED) $(DESCRIPTOR) &: $(PROTOS) $(VENV)/.installed
 		--descriptor_set_out=$(DESCRIPTOR) $(PROTOS)
 	touch $(GENERATED)
 
-protos: $(GENERATED) $(DESCRIPTOR)
+$(GOOGLEAPIS): $(VENV)/.installed
+	rm -rf build/googleapis
+	mkdir -p build/googleapis/google/api build/googleapis/google/rpc
+	cp $(SITE)/google/api/*.proto build/googleapis/google/api/
+	cp $(SITE)/google/rpc/*.proto build/googleapis/google/rpc/
+	touch $@
 
-up: protos
-	$(PY) -m insights up $(if $(DEMO),--demo) $(if $(TRITON),--triton)
+protos: $(GENERATED) $(DESCRIPTOR) $(GOOGLEAPIS)
 
-test: protos
+# The dashboard: npm packages exactly as locked, then a build when a source changed.
+$(WEB_DEPS): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	web/node_modules/.bin/buf --version > /dev/null
+	touch $@
+
+$(WEB_DIST): $(WEB_SOURCES) $(PROTOS) $(GOOGLEAPIS) $(WEB_DEPS)
+	cd web && npm run build
+
+web: $(WEB_DIST)
+
+# The same app on its in-memory mock backend, for the browser tests of the signed-in pages.
+$(WEB_MOCK_DIST): $(WEB_SOURCES) $(PROTOS) $(GOOGLEAPIS) $(WEB_DEPS)
+	cd web && npm run build:mock
+
+# Hot-reloading UI development: Vite proxies /api and gRPC-Web to the gateway of `make up`
+# (INSIGHTS_GATEWAY_URL, default http://127.0.0.1:8080); MOCK=1 uses the in-memory backend instead.
+web-dev: $(GOOGLEAPIS) $(WEB_DEPS)
+	cd web && npm run $(if $(MOCK),dev:mock,dev)
+
+# Chromium for the browser tests, from Debian (Playwright downloads no browser here).
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	@/usr/bin/chromium --version
+
+up: protos web
+	INSIGHTS_WEB_DIST=$(CURDIR)/web/dist $(PY) -m insights up $(if $(DEMO),--demo) $(if $(TRITON),--triton)
+
+# The dashboard's unit tests (type check + Vitest) and its size budget.
+test-web: $(GOOGLEAPIS) $(WEB_DEPS) $(WEB_DIST) $(WEB_MOCK_DIST)
+	cd web && npm test && npm run size
+
+test: protos test-web
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# ruff; mypy --strict on the server and, in its own run, on the training package (torch need not be
-# installed); the dependency rule between the bounded contexts (import-linter, contracts in pyproject.toml).
-lint: protos
+# buf lint (STANDARD) on the protos; ruff; mypy --strict on the server and, in its own run, on the training
+# package (torch need not be installed); the dependency rule between the bounded contexts (import-linter,
+# contracts in pyproject.toml).
+lint: protos $(WEB_DEPS)
+	web/node_modules/.bin/buf lint
 	$(VENV)/bin/ruff check server tests benchmarks training
 	$(VENV)/bin/mypy
 	cd training && ../$(VENV)/bin/mypy
@@ -52,4 +98,4 @@ lock: install
 	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
 
 clean:
-	rm -rf server/insights/v1 gateway/build var
+	rm -rf server/insights/v1 gateway/build var build web/dist web/dist-mock web/src/gen

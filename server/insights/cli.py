@@ -45,6 +45,7 @@ def _gateway(args: argparse.Namespace) -> int:
         upstream_host=args.upstream_host,
         upstream_port=args.upstream_port,
         descriptor=Path(args.descriptor) if args.descriptor else settings.descriptor_set,
+        web_dist=settings.web_dist,
     )
     path = write_config(config, Path(args.out))
     print(f"wrote {path}")

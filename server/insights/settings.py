@@ -180,6 +180,8 @@ class Settings(BaseSettings):
     """The API's descriptor set (``make protos``), which Envoy loads for REST transcoding."""
     log_level: str = "INFO"
     """Level of the JSON logs on stderr."""
+    web_dist: Path | None = None
+    """The dashboard's build (``make web``: web/dist) that Envoy serves at ``/``; unset: the API only."""
 
     network: NetworkSettings = NetworkSettings()
     db: DatabaseSettings = DatabaseSettings()

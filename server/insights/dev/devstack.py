@@ -193,6 +193,7 @@ def run_stack(*, demo: bool, triton: bool) -> int:
                 admin_port=net.envoy_admin_port,
                 upstream_port=net.grpc_port,
                 descriptor=settings.descriptor_set,
+                web_dist=settings.web_dist,
             ),
             VAR / "envoy.yaml",
         )

@@ -8,6 +8,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
+from typing import Any
+from urllib.parse import quote
 
 from insights.settings import REPO_ROOT
 
@@ -24,6 +26,99 @@ class GatewayConfig:
     descriptor: Path = REPO_ROOT / "gateway" / "build" / "insights.pb"
     cors_origins: tuple[str, ...] = ()
     """Exact origins allowed by CORS; empty allows any origin (development only)."""
+    web_dist: Path | None = None
+    """The dashboard's build output (web/dist), served at / on the same port; None: the API only."""
+
+
+# The dashboard as static files: Envoy has no file server, so every built file becomes a route that
+# answers with a direct_response whose body Envoy reads from the file when it loads the config.
+# Hashed assets never change (cached for a year); index.html is revalidated on every load.
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".webp": "image/webp",
+    ".woff2": "font/woff2",
+    ".json": "application/json",
+    ".txt": "text/plain; charset=utf-8",
+    ".webmanifest": "application/manifest+json",
+}
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
+)
+IMMUTABLE = "public, max-age=31536000, immutable"
+# Paths that stay the API's even when the dashboard is served: REST, gRPC-Web / gRPC (package-named).
+API_PREFIXES = ("/api/", "/insights.v1.", "/grpc.")
+# Route-level switch-off of the transcoder: static routes are not REST methods (it would 404 them).
+NO_TRANSCODER = {
+    "envoy.filters.http.grpc_json_transcoder": {
+        "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig",
+        "disabled": True,
+    }
+}
+
+
+def _headers(pairs: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        {"header": {"key": k, "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"} for k, v in pairs.items()
+    ]
+
+
+def _file_route(match: dict[str, Any], file: Path, cache: str, extra: dict[str, str] | None = None) -> dict[str, Any]:
+    headers = {
+        "content-type": CONTENT_TYPES.get(file.suffix, "application/octet-stream"),
+        "cache-control": cache,
+        "x-content-type-options": "nosniff",
+        **(extra or {}),
+    }
+    return {
+        "match": match,
+        "direct_response": {"status": 200, "body": {"filename": str(file)}},
+        "response_headers_to_add": _headers(headers),
+        "typed_per_filter_config": NO_TRANSCODER,
+    }
+
+
+def web_routes(dist: Path) -> tuple[list[dict[str, Any]], int]:
+    """Routes serving the built dashboard, to go before the API's catch-all, and the largest file's size."""
+    index = dist / "index.html"
+    if not index.is_file():
+        raise FileNotFoundError(f"{index} missing: build the dashboard first (make web)")
+    page_headers = {
+        "content-security-policy": CONTENT_SECURITY_POLICY,
+        "referrer-policy": "no-referrer",
+        "x-frame-options": "DENY",
+    }
+    routes: list[dict[str, Any]] = []
+    largest = 0
+    # Hidden files (the build's .vite/manifest.json) are not the app's to serve.
+    files = sorted(p for p in dist.rglob("*") if p.is_file())
+    for file in (f for f in files if not any(part.startswith(".") for part in f.relative_to(dist).parts)):
+        largest = max(largest, file.stat().st_size)
+        rel = file.relative_to(dist).as_posix()
+        if rel == "index.html":
+            continue
+        hashed = rel.startswith("assets/")
+        routes.append(_file_route({"path": "/" + quote(rel)}, file.resolve(), IMMUTABLE if hashed else "no-cache"))
+    # A hashed asset that is not in this build (an old page asking for a replaced chunk) is a 404, not the page.
+    routes.append({
+        "match": {"prefix": "/assets/"},
+        "direct_response": {"status": 404, "body": {"inline_string": "not found\n"}},
+        "response_headers_to_add": _headers({"cache-control": "no-store", "content-type": "text/plain"}),
+        "typed_per_filter_config": NO_TRANSCODER,
+    })
+    api_route = {"cluster": "insights_grpc", "timeout": "0s", "idle_timeout": "3600s"}
+    routes += [{"match": {"prefix": prefix}, "route": api_route} for prefix in API_PREFIXES]
+    # Every other GET is a page of the single-page app: the same index.html, which routes in the browser.
+    page = _file_route({"prefix": "/"}, index.resolve(), "no-cache", page_headers)
+    page["match"]["headers"] = [{"name": ":method", "string_match": {"safe_regex": {"regex": "GET|HEAD"}}}]
+    routes.append(page)
+    return routes, largest
 
 
 def render(config: GatewayConfig) -> str:
@@ -32,7 +127,15 @@ def render(config: GatewayConfig) -> str:
         if config.cors_origins
         else [{"safe_regex": {"regex": ".*"}}]
     )
+    routes: list[dict[str, Any]] = []
+    largest = 0
+    if config.web_dist is not None:
+        routes, largest = web_routes(config.web_dist)
+    indent = " " * 14
     return Template(TEMPLATE.read_text()).substitute(
+        WEB_ROUTES="".join(f"{indent}- {json.dumps(r)}\n" for r in routes),
+        # Envoy's default cap on a direct response body is 4 KiB; the dashboard's files are larger.
+        MAX_DIRECT_RESPONSE_BYTES=max(4096, largest),
         LISTEN_HOST=config.listen_host,
         LISTEN_PORT=config.listen_port,
         ADMIN_PORT=config.admin_port,
