@@ -7,6 +7,7 @@ customer is left.
 
 from __future__ import annotations
 
+import hashlib
 from uuid import UUID
 
 
@@ -41,6 +42,15 @@ class RedisKeys:
     def prediction(self, organization_id: UUID | str, model_key: str, text_hash: str) -> str:
         """A cached model prediction (per organization: one tenant never learns what another analysed)."""
         return f"{self.prefix}ml:{organization_id}:{model_key}:{text_hash}"
+
+    @staticmethod
+    def text_hash(normalized_text: str) -> str:
+        """The last part of a prediction key: the SHA-256 of the normalized text."""
+        return hashlib.sha256(normalized_text.encode()).hexdigest()
+
+    def predictions_of(self, organization_id: UUID | str) -> str:
+        """SCAN pattern of every cached prediction of an organization (any model); the text hash ends each key."""
+        return f"{self.prefix}ml:{organization_id}:*"
 
     def cache_prefix(self, organization_id: UUID | str) -> str:
         """Every cached answer about an organization's data starts with this."""
