@@ -9,8 +9,8 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
-from insights.v1 import auth_pb2, auth_pb2_grpc, query_pb2, query_pb2_grpc
 from insights.dev.mailsink import MailSink
+from insights.v1 import auth_pb2, auth_pb2_grpc, query_pb2, query_pb2_grpc
 from tests.support import STRONG_PASSWORD, VERIFY_SUBJECT, Stack, grpc_web_call, register, unique_email
 
 

@@ -187,6 +187,7 @@ class KeyRing:
 
     @property
     def kids(self) -> list[str]:
+        self._maybe_reload()
         return list(self._keys)
 
     def _file_stamp(self) -> tuple[int, int, int] | None:
