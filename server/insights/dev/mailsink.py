@@ -65,6 +65,7 @@ class MailSink:
         self._directory = directory
         self._on_message = on_message
         self._messages: list[ReceivedMail] = []
+        self._count = 0
         self._lock = threading.Lock()
         self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=port)
 
@@ -78,13 +79,16 @@ class MailSink:
         self._controller.stop()
 
     def received(self, mail: ReceivedMail, raw: bytes) -> None:
+        # Written and announced before it is listed: whoever sees it in ``messages`` finds the file and the
+        # console line already there.
         with self._lock:
+            self._count += 1
+            count = self._count
+            if self._directory is not None:
+                (self._directory / f"{time.strftime('%Y%m%d-%H%M%S')}-{count:04d}.eml").write_bytes(raw)
+            if self._on_message is not None:
+                self._on_message(mail)
             self._messages.append(mail)
-            count = len(self._messages)
-        if self._directory is not None:
-            (self._directory / f"{time.strftime('%Y%m%d-%H%M%S')}-{count:04d}.eml").write_bytes(raw)
-        if self._on_message is not None:
-            self._on_message(mail)
 
     @property
     def messages(self) -> list[ReceivedMail]:
