@@ -112,6 +112,8 @@ def _demo_login(url: str, mail: MailSink | None) -> dict[str, Any]:
         json={**login, "firstName": "Demo", "lastName": "Analyst", "organizationName": "Demo Org"},
         timeout=10,
     )
+    if response.status_code == 429:
+        return {"email": DEMO_EMAIL, "password": "(not created: rate limited; run make up again in a minute)"}
     if response.status_code != 200 or mail is None:
         return unknown
     try:
