@@ -80,7 +80,11 @@ def test_up_restarts_a_crashed_server_and_stops_in_order(redis_url: str, redis_k
         assert stops == ["[up] stopping envoy", "[up] stopping server"], "\n".join(console)
         assert console[-1] == "[up] stopped"
     finally:
-        if up.poll() is None:
-            up.kill()
-            up.wait()
+        if up.poll() is None:  # a failed assertion: stop it the way a user would, so its children stop too
+            up.send_signal(signal.SIGINT)
+            try:
+                up.wait(60)
+            except subprocess.TimeoutExpired:
+                up.kill()
+                up.wait()
         drop_database(database_url)
