@@ -23,8 +23,10 @@ import httpx
 import jwt
 from google.protobuf.message import Message
 
+from insights.auth.keyring import kid_for_secret
 from insights.dev.gateway import GatewayConfig, write_config
 from insights.dev.gateway import start as start_envoy
+from insights.dev.mailsink import MailSink, ReceivedMail
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 JWT_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
@@ -67,9 +69,14 @@ def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 15) -> Non
             process.wait()
 
 
+# The mail sink of each running stack, by its gateway port: register() reads the verification link there.
+_MAIL_BY_PORT: dict[int, MailSink] = {}
+
+
 @dataclass
 class Stack:
-    """One server + one Envoy in front of it, against the given PostgreSQL and Redis."""
+    """One server + one Envoy in front of it, against the given PostgreSQL and Redis, sending its mail to a
+    real SMTP sink (``mail``: the one given, or its own)."""
 
     database_url: str
     redis_url: str
@@ -82,6 +89,8 @@ class Stack:
     metrics_port: int = field(default_factory=free_port)
     server: subprocess.Popen[bytes] | None = None
     envoy: subprocess.Popen[bytes] | None = None
+    mail: MailSink | None = None
+    _own_mail: bool = False
 
     @property
     def url(self) -> str:
@@ -101,12 +110,19 @@ class Stack:
             INSIGHTS_AUTH__JWT_SECRET=JWT_SECRET,
             INSIGHTS_REDIS__KEY_PREFIX=self.key_prefix,
             INSIGHTS_LOG_LEVEL="INFO",
+            INSIGHTS_MAIL__HOST="127.0.0.1",
+            INSIGHTS_MAIL__PORT=str(self.mail.port if self.mail else 0),
+            INSIGHTS_MAIL__TLS="none",
+            INSIGHTS_MAIL__PUBLIC_URL=self.url,
             **self.extra_env,
         )
         return env
 
     def start(self) -> Stack:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.mail is None:
+            self.mail, self._own_mail = MailSink(free_port()).start(), True
+        _MAIL_BY_PORT[self.gateway_port] = self.mail
         self.start_server()
         config = write_config(
             GatewayConfig(
@@ -149,6 +165,9 @@ class Stack:
         for process in (self.envoy, self.server):
             if process is not None:
                 stop_process(process)
+        _MAIL_BY_PORT.pop(self.gateway_port, None)
+        if self._own_mail and self.mail is not None:
+            self.mail.stop()
 
     def client(self, ip: str | None = None) -> httpx.Client:
         """An HTTP client of Envoy's public port, from its own loopback address."""
@@ -164,9 +183,29 @@ def unique_email(tag: str = "user") -> str:
     return f"{tag}-{uuid.uuid4().hex[:12]}@example.com"
 
 
+def mail_of(client: httpx.Client) -> MailSink:
+    """The SMTP sink of the stack this client talks to."""
+    return _MAIL_BY_PORT[client.base_url.port or 80]
+
+
+def mail_after(client: httpx.Client, email: str, subject: str, send: Callable[[], httpx.Response]) -> ReceivedMail:
+    """Calls ``send`` and returns the mail for ``email`` with ``subject`` that it caused."""
+    sink = mail_of(client)
+    seen = len([m for m in sink.to(email) if subject.lower() in m.subject.lower()])
+    response = send()
+    assert response.status_code == 200, response.text
+    return sink.wait_for(email, subject, after=seen)
+
+
+VERIFY_SUBJECT = "Confirm your email"
+NOTICE_SUBJECT = "tried to sign up"
+RESET_SUBJECT = "Reset your password"
+
+
 def register(client: httpx.Client, *, email: str | None = None, org: str = "Acme") -> dict[str, Any]:
-    """Signs up a new organization and signs its admin in, from an address of its own (so that the
-    caller's strict per-address budget for authentication calls is left untouched)."""
+    """Signs up a new organization and completes the sign-up with the emailed link (which signs its admin in),
+    from an address of its own (so that the caller's strict per-address budget for authentication calls is
+    left untouched). The answer: accessToken, refreshToken, tokenType, expiresIn, user."""
     body = {
         "email": email or unique_email("admin"),
         "password": STRONG_PASSWORD,
@@ -177,10 +216,16 @@ def register(client: httpx.Client, *, email: str | None = None, org: str = "Acme
     with httpx.Client(
         base_url=client.base_url, timeout=30, transport=httpx.HTTPTransport(local_address=next_client_ip())
     ) as own:
-        response = own.post("/api/auth/register", json=body)
-        assert response.status_code == 200, response.text
-        assert response.json() == {"status": "verification_sent"}
-        return login(own, body["email"])
+        def send() -> httpx.Response:
+            response = own.post("/api/auth/register", json=body)
+            assert response.json() == {"status": "verification_sent"}, response.text
+            return response
+
+        link = mail_after(own, body["email"], VERIFY_SUBJECT, send)
+        assert link.token is not None, link.body
+        verified = own.post("/api/auth/verify-email", json={"token": link.token})
+        assert verified.status_code == 200, verified.text
+        return dict(verified.json())
 
 
 def login(client: httpx.Client, email: str, password: str = STRONG_PASSWORD) -> dict[str, Any]:
@@ -194,8 +239,11 @@ def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 
 
-def forge_token(claims: dict[str, Any], *, secret: str = JWT_SECRET, algorithm: str = "HS256") -> str:
-    return jwt.encode(claims, secret, algorithm=algorithm)
+def forge_token(
+    claims: dict[str, Any], *, secret: str = JWT_SECRET, algorithm: str = "HS256", kid: str | None = None
+) -> str:
+    """A token signed with ``secret``, under ``kid`` (default: the kid the server gives that secret)."""
+    return jwt.encode(claims, secret, algorithm=algorithm, headers={"kid": kid or kid_for_secret(secret)})
 
 
 def unsigned_token(claims: dict[str, Any]) -> str:

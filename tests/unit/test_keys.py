@@ -20,7 +20,7 @@ def _every_key(keys: RedisKeys) -> dict[str, str]:
     """Each key-building method called with sample arguments, and the rate-limit prefix."""
     built = {"rate_limit_prefix": keys.rate_limit_prefix}
     for name, method in inspect.getmembers(keys, inspect.ismethod):
-        if name.startswith("_") or name == "customer_key_patterns":
+        if name.startswith("_") or name in ("customer_key_patterns", "predictions_of"):  # patterns, not keys
             continue
         arguments = [ORG if p in ("organization_id",) else "sample" for p in inspect.signature(method).parameters]
         built[name] = method(*arguments)

@@ -1,4 +1,4 @@
-"""Property 1 (token validity) and the password policy, on the core objects directly."""
+"""Property 1 (token validity), the key ring, and the password policy, on the core objects directly."""
 
 from __future__ import annotations
 
@@ -11,12 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
+from insights.auth.keyring import KeyRing, kid_for_secret
 from insights.auth.passwords import PasswordHasher, password_policy_violations
 from insights.auth.tokens import TokenService
 from insights.errors import AuthenticationError
 from insights.settings import AuthSettings
 
-SERVICE = TokenService(AuthSettings(jwt_secret=SecretStr("unit-test-secret-0123456789abcdef0123")))
+SECRET = "unit-test-secret-0123456789abcdef0123"
+_SETTINGS = AuthSettings(jwt_secret=SecretStr(SECRET))
+SERVICE = TokenService(_SETTINGS, KeyRing.from_settings(_SETTINGS, development=False))
 
 
 def _issue(role: str = "analyst") -> str:
@@ -70,11 +73,14 @@ def test_any_single_character_change_is_rejected(position: int, replacement: str
 
 def test_other_algorithms_and_refresh_shaped_tokens_are_rejected() -> None:
     claims = jwt.decode(_issue(), options={"verify_signature": False})
-    secret = "unit-test-secret-0123456789abcdef0123"
+    kid = {"kid": kid_for_secret(SECRET)}
+    assert SERVICE.decode_access(jwt.encode(claims, SECRET, algorithm="HS256", headers=kid))
     for token in (
-        jwt.encode(claims, secret, algorithm="HS512"),
-        jwt.encode({**claims, "typ": "refresh"}, secret, algorithm="HS256"),
-        jwt.encode({**claims, "iss": "someone-else"}, secret, algorithm="HS256"),
+        jwt.encode(claims, SECRET, algorithm="HS512", headers=kid),
+        jwt.encode({**claims, "typ": "refresh"}, SECRET, algorithm="HS256", headers=kid),
+        jwt.encode({**claims, "iss": "someone-else"}, SECRET, algorithm="HS256", headers=kid),
+        jwt.encode(claims, SECRET, algorithm="HS256"),  # no kid
+        jwt.encode(claims, SECRET, algorithm="HS256", headers={"kid": "k-unknown"}),
     ):
         with pytest.raises(AuthenticationError):
             SERVICE.decode_access(token)

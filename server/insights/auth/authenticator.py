@@ -4,7 +4,9 @@ Revocation state lives durably in PostgreSQL (refresh-token families, token vers
 and is cached in Redis:
 
 - ``RedisKeys.revoked_token`` — an access token signed out, until it would expire;
-- ``RedisKeys.session`` — the session's state: the user's token version, or ``revoked`` (60 s);
+- ``RedisKeys.session`` — the session's state: its owner (user and organization) and the owner's token
+  version, or ``revoked`` (60 s). A token is accepted only if its ``sub`` and ``org`` are the session's
+  owner, so a session id never vouches for anyone else, cached or not;
 - ``RedisKeys.api_key`` — an API key's organization and permissions, or ``revoked`` (60 s).
 
 While Redis is down every call checks PostgreSQL instead, so sign-out, password changes and
@@ -20,8 +22,9 @@ import time
 from typing import cast
 from uuid import UUID
 
+from insights.auth import repository as repo
 from insights.auth.permissions import effective_permissions
-from insights.auth.tokens import TokenService, sha256_hex
+from insights.auth.tokens import AccessClaims, TokenService, sha256_hex
 from insights.context import Principal
 from insights.errors import AuthenticationError
 from insights.infra.db import Database
@@ -84,16 +87,16 @@ class Authenticator:
             revoked_jti, state = cast(list[str | None], values)
             if revoked_jti:
                 raise AuthenticationError("Token revoked")
-            if state is None:
-                state = await self._session_state(claims.organization_id, claims.user_id, claims.session_id)
+            if state is None or not _well_formed(state):  # a miss, or an entry written by an older release
+                state = await self._session_state(claims.session_id)
                 fresh = state
+                # NX: a revocation written meanwhile (plain SET) wins over this fill, never the other way round.
                 await self._redis.run(
-                    lambda r: r.set(keys.session(claims.session_id), fresh, ex=STATE_CACHE_TTL_S)
+                    lambda r: r.set(keys.session(claims.session_id), fresh, ex=STATE_CACHE_TTL_S, nx=True)
                 )
         except RedisUnavailable:
-            state = await self._session_state(claims.organization_id, claims.user_id, claims.session_id)
-        if state == _REVOKED or state != str(claims.token_version):
-            raise AuthenticationError("Token revoked")
+            state = await self._session_state(claims.session_id)
+        _check_session(state, claims)
         return Principal(
             kind="user",
             id=claims.user_id,
@@ -105,22 +108,16 @@ class Authenticator:
             token_expires_at=claims.expires_at,
         )
 
-    async def _session_state(self, organization_id: UUID, user_id: UUID, session_id: UUID) -> str:
-        """The user's token version if the user is active and the session not revoked, else 'revoked'."""
-        async with self._db.tenant_tx(organization_id) as conn:
-            cur = await conn.execute(
-                """
-                SELECT u.token_version, u.is_active,
-                       EXISTS (SELECT 1 FROM refresh_tokens t
-                               WHERE t.family_id = %s AND t.revoked_at IS NOT NULL) AS session_revoked
-                FROM users u WHERE u.id = %s
-                """,
-                (session_id, user_id),
-            )
-            row = await cur.fetchone()
-        if row is None or not row["is_active"] or row["session_revoked"]:
+    async def _session_state(self, session_id: UUID) -> str:
+        """What the cache holds for a session: its owner and token version while it may be used, else 'revoked'.
+
+        Looked up by session id alone (whatever organization a token claims), so the entry is the session's
+        truth and a token naming someone else cannot write a wrong one."""
+        async with self._db.global_tx() as conn:
+            found = await repo.session_state(conn, session_id)
+        if found is None or found.revoked or not found.is_active:
             return _REVOKED
-        return str(row["token_version"])
+        return json.dumps({"u": str(found.user_id), "o": str(found.organization_id), "v": found.token_version})
 
     async def from_api_key(self, secret: str) -> Principal:
         key_hash = sha256_hex(secret)
@@ -148,10 +145,31 @@ class Authenticator:
 
     async def _api_key_state(self, key_hash: str) -> str:
         async with self._db.global_tx() as conn:
-            cur = await conn.execute("SELECT * FROM auth_api_key_by_hash(%s)", (key_hash,))
-            row = await cur.fetchone()
-        if row is None or row["revoked_at"] is not None:
+            key = await repo.api_key_by_hash(conn, key_hash)
+        if key is None or key.revoked_at is not None:
             return _REVOKED
-        return json.dumps(
-            {"id": str(row["id"]), "org": str(row["organization_id"]), "perms": row["permissions"]}
-        )
+        return json.dumps({"id": str(key.id), "org": str(key.organization_id), "perms": key.permissions})
+
+
+def _owner(state: str) -> tuple[str, str, int] | None:
+    try:
+        owner = json.loads(state)
+        return str(owner["u"]), str(owner["o"]), int(owner["v"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _well_formed(state: str) -> bool:
+    return state == _REVOKED or _owner(state) is not None
+
+
+def _check_session(state: str, claims: AccessClaims) -> None:
+    """Accepts the token only for the session's own user and organization, at the user's current token version."""
+    owner = None if state == _REVOKED else _owner(state)
+    if owner is None:
+        raise AuthenticationError("Token revoked")
+    user, organization, version = owner
+    if user != str(claims.user_id) or organization != str(claims.organization_id):
+        raise AuthenticationError("Invalid token")
+    if version != claims.token_version:
+        raise AuthenticationError("Token revoked")

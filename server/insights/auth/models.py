@@ -1,13 +1,11 @@
-"""What the authentication core returns; the gRPC layer converts these to protobuf."""
+"""Typed, frozen objects of the authentication core. ``auth/repository.py`` builds them from rows; the gRPC
+layer converts them to protobuf. Nothing outside a repository sees a database row."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID
-
-from insights.auth.permissions import effective_permissions
 
 
 @dataclass(frozen=True)
@@ -18,29 +16,13 @@ class UserView:
     last_name: str
     role: str
     permissions: frozenset[str]
+    """Effective: the role's plus the ones granted individually."""
     organization_id: UUID
     organization_name: str
     created_at: datetime
     last_login_at: datetime | None
     token_version: int
     is_active: bool
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> UserView:
-        return cls(
-            id=row["id"],
-            email=row["email"],
-            first_name=row["first_name"],
-            last_name=row["last_name"],
-            role=row["role"],
-            permissions=effective_permissions(row["role"], row["permissions"]),
-            organization_id=row["organization_id"],
-            organization_name=row.get("organization_name") or "",
-            created_at=row["created_at"],
-            last_login_at=row["last_login_at"],
-            token_version=row["token_version"],
-            is_active=row["is_active"],
-        )
 
 
 @dataclass(frozen=True)
@@ -61,14 +43,73 @@ class ApiKeyView:
     last_used_at: datetime | None
     revoked_at: datetime | None
 
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> ApiKeyView:
-        return cls(
-            id=row["id"],
-            name=row["name"],
-            prefix=row["prefix"],
-            permissions=list(row["permissions"]),
-            created_at=row["created_at"],
-            last_used_at=row["last_used_at"],
-            revoked_at=row["revoked_at"],
-        )
+
+@dataclass(frozen=True)
+class SessionView:
+    """A signed-in device: one refresh-token family. ``last_used_at`` is its latest rotation."""
+
+    id: UUID
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    client_ip: str
+    user_agent: str
+    current: bool = False
+
+
+@dataclass(frozen=True)
+class Account:
+    """What sign-in needs to know about an email, before the tenant is known."""
+
+    id: UUID
+    organization_id: UUID
+    password_hash: str
+    is_active: bool
+
+
+@dataclass(frozen=True)
+class RefreshTokenRecord:
+    id: UUID
+    organization_id: UUID
+    user_id: UUID
+    family_id: UUID
+    expires_at: datetime
+    used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """Who owns a session and whether it may still be used."""
+
+    user_id: UUID
+    organization_id: UUID
+    token_version: int
+    is_active: bool
+    revoked: bool
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    id: UUID
+    organization_id: UUID
+    permissions: list[str]
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PendingRegistration:
+    email: str
+    password_hash: str
+    first_name: str
+    last_name: str
+    organization_name: str
+
+
+@dataclass(frozen=True)
+class ResetTokenRecord:
+    id: UUID
+    organization_id: UUID
+    user_id: UUID
+    expires_at: datetime
+    used_at: datetime | None

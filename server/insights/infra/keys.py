@@ -7,6 +7,7 @@ customer is left.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from uuid import UUID
 
@@ -43,6 +44,15 @@ class RedisKeys:
         """A cached model prediction (per organization: one tenant never learns what another analysed)."""
         return f"{self.prefix}ml:{organization_id}:{model_key}:{text_hash}"
 
+    @staticmethod
+    def text_hash(normalized_text: str) -> str:
+        """The last part of a prediction key: the SHA-256 of the normalized text."""
+        return hashlib.sha256(normalized_text.encode()).hexdigest()
+
+    def predictions_of(self, organization_id: UUID | str) -> str:
+        """SCAN pattern of every cached prediction of an organization (any model); the text hash ends each key."""
+        return f"{_glob_literal(self.prefix)}ml:{organization_id}:*"
+
     def cache_prefix(self, organization_id: UUID | str) -> str:
         """Every cached answer about an organization's data starts with this."""
         return f"{self.prefix}cache:{organization_id}:"
@@ -52,7 +62,11 @@ class RedisKeys:
         return f"{self.prefix}cache:{organization_id}:generation"
 
     def customer_key_patterns(self, organization_id: UUID | str, customer_id: UUID | str) -> list[str]:
-        """SCAN patterns of every key that holds one customer's data (erasure deletes them). The prefix is
-        escaped: a prefix holding a glob character must not match other deployments' keys."""
-        literal = re.sub(r"([*?\[\]\\])", r"\\\1", self.cache_prefix(organization_id))
-        return [f"{literal}*{customer_id}*"]
+        """SCAN patterns of every key that holds one customer's data (erasure deletes them)."""
+        return [f"{_glob_literal(self.cache_prefix(organization_id))}*{customer_id}*"]
+
+
+def _glob_literal(text: str) -> str:
+    """``text`` as a SCAN pattern that matches only itself: a prefix holding a glob character must not
+    match other deployments' keys."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)

@@ -25,7 +25,10 @@ TENANT_TABLES = (
     "behavior_patterns",
     "ingest_idempotency",
     "ingest_batch_idempotency",
+    "password_reset_tokens",
 )
+# Tables without a tenant (nothing is known about the caller yet): sign-in throttling and pending sign-ups.
+PRE_TENANT_TABLES = ("login_failures", "login_throttle", "login_known_sources", "pending_registrations")
 
 
 def _yoyo_url(database_url: str) -> str:
@@ -80,7 +83,8 @@ def _grant_app_role(settings: Settings) -> None:
         tables = sql.SQL(", ").join(sql.Identifier(t) for t in TENANT_TABLES)
         conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(tables, role))
         # Partitions are reached through the parent; retention drops them as the owner.
-        conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON login_attempts TO {}").format(role))
+        pre_tenant = sql.SQL(", ").join(sql.Identifier(t) for t in PRE_TENANT_TABLES)
+        conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(pre_tenant, role))
         conn.execute(sql.SQL("GRANT SELECT, INSERT ON audit_log TO {}").format(role))
         conn.execute(sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {}").format(role))
 

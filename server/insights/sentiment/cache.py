@@ -8,7 +8,6 @@ never the rule-based fallback's. Redis down: no cache.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 from uuid import UUID
@@ -33,7 +32,8 @@ class PredictionCache:
         return self._ttl_s > 0
 
     def key(self, organization_id: UUID, model_key: str, normalized: str) -> str:
-        return self._redis.keys.prediction(organization_id, model_key, hashlib.sha256(normalized.encode()).hexdigest())
+        keys = self._redis.keys
+        return keys.prediction(organization_id, model_key, keys.text_hash(normalized))
 
     async def get_many(self, keys: list[str]) -> list[dict[str, Any] | None]:
         if not self.enabled or not keys:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol, TypeVar
 
 from insights.api.converters.common import timestamp
-from insights.auth.models import ApiKeyView, AuthResult, UserView
+from insights.auth.models import ApiKeyView, AuthResult, SessionView, UserView
 from insights.v1 import auth_pb2
 
 
@@ -40,4 +40,12 @@ def api_key(view: ApiKeyView) -> auth_pb2.ApiKey:
         id=str(view.id), name=view.name, prefix=view.prefix, permissions=view.permissions,
         created_at=timestamp(view.created_at), last_used_at=timestamp(view.last_used_at),
         revoked_at=timestamp(view.revoked_at),
+    )
+
+
+def session(view: SessionView) -> auth_pb2.Session:
+    return auth_pb2.Session(
+        id=str(view.id), created_at=timestamp(view.created_at), last_used_at=timestamp(view.last_used_at),
+        expires_at=timestamp(view.expires_at), client_ip=view.client_ip, user_agent=view.user_agent,
+        current=view.current,
     )
