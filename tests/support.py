@@ -223,7 +223,7 @@ def register(client: httpx.Client, *, email: str | None = None, org: str = "Acme
 
         link = mail_after(own, body["email"], VERIFY_SUBJECT, send)
         assert link.token is not None, link.body
-        verified = own.post("/api/auth/verify-email", json={"token": link.token})
+        verified = own.post("/api/auth/verify-email", json={"token": link.token, "password": body["password"]})
         assert verified.status_code == 200, verified.text
         return dict(verified.json())
 

@@ -104,22 +104,27 @@ def test_no_account_exists_until_the_emailed_link_is_used_once(
         assert http.post("/api/auth/login", json={"email": email, "password": STRONG_PASSWORD}).status_code == 401
     assert owner_db.execute("SELECT count(*) FROM users WHERE email = %s", (email,)).fetchone() == (0,)
     with stack.client() as http:
-        verified = http.post("/api/auth/verify-email", json={"token": link.token})
+        # Someone who holds the link but not the sign-up's password cannot complete it, and the link survives.
+        stranger = http.post("/api/auth/verify-email", json={"token": link.token, "password": "Str4nger-Passw0rd!"})
+        assert stranger.status_code == 401
+        verified = http.post("/api/auth/verify-email", json={"token": link.token, "password": STRONG_PASSWORD})
         assert verified.status_code == 200, verified.text
         body = verified.json()
         assert body["user"]["email"] == email and body["user"]["role"] == "admin" and body["tokenType"] == "Bearer"
         assert http.get("/api/auth/me", headers=bearer(body["accessToken"])).status_code == 200
-        again = http.post("/api/auth/verify-email", json={"token": link.token})
+        again = http.post("/api/auth/verify-email", json={"token": link.token, "password": STRONG_PASSWORD})
         assert again.status_code == 401 and "verification link" in again.json()["message"]
-        assert http.post("/api/auth/verify-email", json={"token": "ev_" + "x" * 43}).status_code == 401
+        assert http.post("/api/auth/verify-email",
+                         json={"token": "ev_" + "x" * 43, "password": STRONG_PASSWORD}).status_code == 401
         missing = http.post("/api/auth/verify-email", json={})
-        assert missing.status_code == 400 and "token" in field_violations(missing)
+        assert missing.status_code == 400 and set(field_violations(missing)) == {"token", "password"}
     with stack.client() as http:
         late = unique_email("late")
         expired = mail_after(http, late, VERIFY_SUBJECT, lambda: http.post("/api/auth/register", json=_signup(late)))
         owner_db.execute("UPDATE pending_registrations SET expires_at = now() - interval '1 second' WHERE email = %s",
                          (late,))
-        assert http.post("/api/auth/verify-email", json={"token": expired.token}).status_code == 401
+        assert http.post("/api/auth/verify-email",
+                         json={"token": expired.token, "password": STRONG_PASSWORD}).status_code == 401
     created = owner_db.execute("SELECT count(*) FROM audit_log WHERE action = 'auth.register' AND actor_id = %s",
                                (body["user"]["id"],)).fetchone()
     assert created == (1,)

@@ -34,7 +34,7 @@ def test_register_login_refresh_me_over_grpc(channel: grpc.Channel, mail_sink: M
     )
     assert registered.status == "verification_sent"
     token = mail_sink.wait_for(email, VERIFY_SUBJECT).token
-    verified = auth.VerifyEmail(auth_pb2.VerifyEmailRequest(token=token))
+    verified = auth.VerifyEmail(auth_pb2.VerifyEmailRequest(token=token, password=STRONG_PASSWORD))
     assert verified.user.email == email and verified.token_type == "Bearer"
     login = auth.Login(auth_pb2.LoginRequest(email=email, password=STRONG_PASSWORD))
     refreshed = auth.Refresh(auth_pb2.RefreshRequest(refresh_token=login.refresh_token))
@@ -100,7 +100,9 @@ def test_same_flow_over_grpc_web(stack: Stack, mail_sink: MailSink) -> None:
         verified, trailers = grpc_web_call(
             http,
             "/insights.v1.AuthService/VerifyEmail",
-            auth_pb2.VerifyEmailRequest(token=mail_sink.wait_for(email, VERIFY_SUBJECT).token),
+            auth_pb2.VerifyEmailRequest(
+                token=mail_sink.wait_for(email, VERIFY_SUBJECT).token, password=STRONG_PASSWORD
+            ),
             auth_pb2.VerifyEmailResponse,
         )
         assert trailers["grpc-status"] == "0" and verified is not None and verified.user.email == email

@@ -153,16 +153,26 @@ class AuthService:
         await self._audit.record(ctx, "auth.register.email_taken", details={"email_hash": sha256_hex(email)})
         return self._messages.account_exists(email)
 
-    async def verify_email(self, ctx: CallContext, *, token: str) -> AuthResult:
-        """Completes a sign-up: creates the organization and its admin, and signs them in."""
+    async def verify_email(self, ctx: CallContext, *, token: str, password: str) -> AuthResult:
+        """Completes a sign-up: creates the organization and its admin, and signs them in.
+
+        The password chosen at sign-up must be given again: a mailbox owner who did not start the sign-up
+        (someone else entered their address, with a password of their own) cannot create an account
+        whose password a stranger knows. A wrong password leaves the link unspent."""
+        v = Violations()
         if not token.strip():
-            raise ValidationError.single("token", "is required")
+            v.add("token", "is required")
+        if not password:
+            v.add("password", "is required: the password chosen at sign-up")
+        _raise_if(v)
         organization_id = uuid.uuid4()
         try:
             async with self._db.tenant_tx(organization_id) as conn:
                 pending = await repo.consume_pending_registration(conn, sha256_hex(token.strip()))
                 if pending is None:
                     raise AuthenticationError("Invalid or expired verification link")
+                if not await self._passwords.verify(password, pending.password_hash):
+                    raise AuthenticationError(_INVALID_CREDENTIALS)  # rolls back: the link stays unspent
                 await repo.insert_organization(conn, organization_id, pending.organization_name)
                 user_id = await repo.insert_user(
                     conn, email=pending.email, password_hash=pending.password_hash, first_name=pending.first_name,

@@ -122,7 +122,8 @@ def _demo_login(url: str, mail: MailSink | None) -> dict[str, Any]:
         return unknown
     if sent.token is None:  # the address had an account already: the sink got a notice, not a link
         return unknown
-    verified = httpx.post(f"{url}/api/auth/verify-email", json={"token": sent.token}, timeout=10)
+    verified = httpx.post(f"{url}/api/auth/verify-email", json={"token": sent.token, "password": login["password"]},
+                          timeout=10)
     if verified.status_code != 200:
         return unknown
     saved.write_text(json.dumps(login))

@@ -21,7 +21,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def VerifyEmail(
         self, request: auth_pb2.VerifyEmailRequest, context: Context
     ) -> auth_pb2.VerifyEmailResponse:
-        result = await self._auth.verify_email(current_call.get(), token=request.token)
+        result = await self._auth.verify_email(current_call.get(), token=request.token, password=request.password)
         return convert.signed_in(auth_pb2.VerifyEmailResponse, result)
 
     async def Login(self, request: auth_pb2.LoginRequest, context: Context) -> auth_pb2.LoginResponse:
