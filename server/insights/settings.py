@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -33,11 +33,63 @@ class NetworkSettings(BaseModel):
     envoy_admin_port: int = 9901
     """Envoy's admin interface (loopback only); a second stack on one host needs another."""
     metrics_port: int = 9464
-    """Prometheus exposition port of the server (loopback); 0 disables it."""
+    """Prometheus exposition port of the server; 0 disables it."""
+    metrics_host: str = "127.0.0.1"
+    """Interface of the metrics port, which is unauthenticated: loopback unless a scraper must reach it
+    (Kubernetes sets the pod address, and a NetworkPolicy admits only the monitoring namespace)."""
     trusted_proxies: list[str] = ["127.0.0.1/32", "::1/128"]
-    """Peers whose ``x-forwarded-for`` is believed (Envoy). Others are rate-limited by their own address."""
+    """Peers whose ``x-forwarded-for`` is believed, when the call also carries ``gateway.secret``
+    (Envoy). Others are rate-limited by their own address."""
     shutdown_grace_s: float = 10.0
     """How long in-flight calls may finish after SIGTERM."""
+
+
+# --- the edge (Envoy) and what the server believes of it: README "Security model: the edge" ----------
+
+
+class GatewaySettings(BaseModel):
+    secret: SecretStr | None = None
+    """Shared secret that Envoy sends on every call it forwards (header ``x-insights-gateway``, from its
+    environment variable of the same name as this one); the server believes ``x-forwarded-for`` only
+    with it, from a trusted proxy. Unset: never (`make up` and the tests generate one per run)."""
+    cors_origins: list[str] = []
+    """Exact origins (``https://app.example.com``) browsers may call the API from; empty: only the
+    gateway's own origin, where the dashboard is served. ``null`` and wildcards are refused."""
+    tls_cert_file: Path | None = None
+    """PEM certificate chain of the public listener. With ``tls_key_file``: HTTPS only (HTTP/2 and
+    HTTP/1.1 by ALPN) and HSTS on every response. Unset: plain HTTP (development, `make up`)."""
+    tls_key_file: Path | None = None
+    """PEM private key of ``tls_cert_file``."""
+    hsts_max_age_s: int = 31_536_000
+    """``strict-transport-security`` max-age when TLS is on."""
+    public_reflection: bool = False
+    """Serve gRPC reflection on the public listener too (off: only on the server's own port, for
+    internal clients and tooling)."""
+    max_request_body_bytes: int = 10 * 1024 * 1024
+    """Largest REST request body (413 above it, answered by Envoy as soon as that much has arrived). The
+    server accepts gRPC and gRPC-Web messages up to 7 times this, what such a body can become once
+    transcoded (RESOURCE_EXHAUSTED above it, per message: streams are never buffered whole)."""
+    max_request_headers_kb: int = 32
+    """Largest request line plus headers Envoy accepts (431 above it); long texts go in a POST body."""
+    content_security_policy: str = (
+        "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
+    )
+    """``content-security-policy`` of responses that set none themselves (the dashboard's origin)."""
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _exact_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            scheme, sep, host = origin.partition("://")
+            if origin.strip().lower() == "null" or "*" in origin or not sep or scheme not in ("http", "https") \
+                    or not host or "/" in host:
+                raise ValueError(f"{origin!r} is not an exact origin such as https://app.example.com")
+        return origins
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert_file is not None and self.tls_key_file is not None
 
 
 class DatabaseSettings(BaseModel):
@@ -182,6 +234,7 @@ class Settings(BaseSettings):
     """Level of the JSON logs on stderr."""
 
     network: NetworkSettings = NetworkSettings()
+    gateway: GatewaySettings = GatewaySettings()
     db: DatabaseSettings = DatabaseSettings()
     redis: RedisSettings = RedisSettings()
     auth: AuthSettings = AuthSettings()

@@ -125,7 +125,11 @@ class IngestionService:
 
     async def ingest_stream(self, ctx: CallContext, items: AsyncIterator[InteractionInput]) -> BatchResult:
         """Stores what arrives in chunks (durable as it goes, not only when the client closes). Past
-        ``max_stream_events`` each event is answered as rejected: nothing is silently dropped."""
+        ``max_stream_events`` each event is answered as rejected: nothing is silently dropped.
+
+        A stream whose next message cannot be read at all (``items`` raises ``ValidationError``: not
+        UTF-8, NUL, …) ends with that error, after everything received before it has been stored, so
+        the error's index is exactly where a client resumes."""
         organization_id = ctx.require_principal().organization_id
         results: list[ItemResult] = []
         chunk: list[InteractionInput] = []
@@ -137,7 +141,15 @@ class IngestionService:
                 results.extend(batch.results)
                 chunk.clear()
 
-        async for item in items:
+        iterator = aiter(items)
+        while True:
+            try:
+                item = await anext(iterator)
+            except StopAsyncIteration:
+                break
+            except ValidationError:
+                await flush()
+                raise
             index = received
             received += 1
             if index >= self._max_stream_events:
