@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
+from typing import Any
 
-from insights.settings import REPO_ROOT
+from insights.settings import REPO_ROOT, GatewaySettings
 
 TEMPLATE = REPO_ROOT / "gateway" / "envoy.yaml.tmpl"
 
@@ -23,16 +25,93 @@ class GatewayConfig:
     listen_host: str = "0.0.0.0"
     descriptor: Path = REPO_ROOT / "gateway" / "build" / "insights.pb"
     cors_origins: tuple[str, ...] = ()
-    """Exact origins allowed by CORS; empty allows any origin (development only)."""
+    """Exact origins allowed by CORS; empty: none (the dashboard is served from the gateway's own origin)."""
+    # --- edge hardening (README "Security model: the edge"); defaults are GatewaySettings' defaults.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    hsts_max_age_s: int = GatewaySettings.model_fields["hsts_max_age_s"].default
+    public_reflection: bool = False
+    max_request_body_bytes: int = GatewaySettings.model_fields["max_request_body_bytes"].default
+    max_request_headers_kb: int = GatewaySettings.model_fields["max_request_headers_kb"].default
+    content_security_policy: str = GatewaySettings.model_fields["content_security_policy"].default
+
+    @classmethod
+    def edge(cls, gateway: GatewaySettings, **config: Any) -> GatewayConfig:
+        """A config with the edge settings of ``gateway`` (and the listener, upstream... in ``config``)."""
+        return cls(
+            cors_origins=tuple(gateway.cors_origins), tls_cert_file=gateway.tls_cert_file,
+            tls_key_file=gateway.tls_key_file, hsts_max_age_s=gateway.hsts_max_age_s,
+            public_reflection=gateway.public_reflection, max_request_body_bytes=gateway.max_request_body_bytes,
+            max_request_headers_kb=gateway.max_request_headers_kb,
+            content_security_policy=gateway.content_security_policy, **config,
+        )
+
+
+# --- edge hardening: the rendered parts -----------------------------------------------------------
+
+SECRET_HEADER = "x-insights-gateway"
+SECRET_ENV = "INSIGHTS_GATEWAY__SECRET"
+"""Envoy reads the gateway secret from its environment at run time: it is never written into a config
+file or an image (the server reads the same variable: ``gateway.secret``)."""
+
+
+def _header(key: str, value: str, action: str) -> dict[str, Any]:
+    return {"header": {"key": key, "value": value}, "append_action": action}
+
+
+def _edge(config: GatewayConfig) -> dict[str, str]:
+    security = {
+        "x-content-type-options": "nosniff",
+        "x-frame-options": "DENY",
+        "referrer-policy": "no-referrer",
+        "content-security-policy": config.content_security_policy,
+    }
+    tls = config.tls_cert_file is not None and config.tls_key_file is not None
+    if tls:
+        security["strict-transport-security"] = f"max-age={config.hsts_max_age_s}; includeSubDomains"
+    if tls:
+        assert config.tls_cert_file is not None and config.tls_key_file is not None
+        socket: dict[str, Any] = {"transport_socket": {
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+                "common_tls_context": {
+                    "alpn_protocols": ["h2", "http/1.1"],
+                    "tls_params": {"tls_minimum_protocol_version": "TLSv1_2"},
+                    "tls_certificates": [{
+                        "certificate_chain": {"filename": str(config.tls_cert_file)},
+                        "private_key": {"filename": str(config.tls_key_file)},
+                    }],
+                },
+            },
+        }}
+    else:
+        socket = {"name": "plain-http"}
+    reflection = "" if config.public_reflection else "".join(
+        # A local reply: gRPC clients get UNIMPLEMENTED, as from a server without reflection.
+        f"{' ' * 14}- {json.dumps({'match': {'prefix': prefix}, 'direct_response': {'status': 404}})}\n"
+        for prefix in ("/grpc.reflection.",)
+    )
+    return {
+        "TRANSPORT_SOCKET": json.dumps(socket)[1:-1],
+        "SECURITY_HEADERS": json.dumps([_header(k, v, "ADD_IF_ABSENT") for k, v in security.items()]),
+        "API_RESPONSE_HEADERS": json.dumps([_header("cache-control", "no-store", "OVERWRITE_IF_EXISTS_OR_ADD")]),
+        "GATEWAY_HEADERS": json.dumps(
+            [_header(SECRET_HEADER, f"%ENVIRONMENT({SECRET_ENV})%", "OVERWRITE_IF_EXISTS_OR_ADD")]
+        ),
+        "REFLECTION_ROUTES": reflection,
+        "MAX_REQUEST_BODY_BYTES": str(config.max_request_body_bytes),
+        "MAX_REQUEST_HEADERS_KB": str(config.max_request_headers_kb),
+    }
+
+
+# --- end edge hardening
 
 
 def render(config: GatewayConfig) -> str:
-    origins = (
-        [{"exact": o} for o in config.cors_origins]
-        if config.cors_origins
-        else [{"safe_regex": {"regex": ".*"}}]
-    )
+    origins = [{"exact": o} for o in config.cors_origins]
     return Template(TEMPLATE.read_text()).substitute(
+        **_edge(config),
         LISTEN_HOST=config.listen_host,
         LISTEN_PORT=config.listen_port,
         ADMIN_PORT=config.admin_port,
@@ -67,15 +146,18 @@ def validate(path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def start(path: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    """Starts Envoy in its own session (so a terminal's Ctrl-C reaches it through us, in order).
+def start(path: Path, log_path: Path, secret: str | None = None) -> subprocess.Popen[bytes]:
+    """Starts Envoy in its own session (so a terminal's Ctrl-C reaches it through us, in order), with
+    the gateway ``secret`` in its environment (``SECRET_ENV``).
 
     Without hot restart: several Envoys share one host, and one restarted after a crash must not
     trip over the shared memory its predecessor left behind."""
     log = log_path.open("ab")
+    env: Mapping[str, str] = {**os.environ, SECRET_ENV: secret} if secret else os.environ
     return subprocess.Popen(
         [str(envoy_binary()), "-c", str(path), "--disable-hot-restart", "--log-level", "warn"],
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        env=env,
     )
