@@ -73,6 +73,13 @@ def _accepted(request: Any) -> Any:
     return request
 
 
+async def _single(requests: AsyncIterator[Any]) -> Any:
+    """The one message of a unary call (read as a stream: see ``intercept_service``)."""
+    async for request in requests:
+        return _accepted(request)
+    raise ValidationError.single("request", "is missing: the call ended before one complete message arrived")
+
+
 def _item_path(method: str, index: int, field: str) -> str:
     inner, outer = STREAM_ITEMS.get(method, ("", "requests"))
     if inner and (field == inner or field.startswith(f"{inner}.") or field.startswith(f"{inner}[")):
@@ -140,12 +147,15 @@ class Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # not 
             "request_deserializer": self._deserializer(method, handler.request_deserializer),
             "response_serializer": handler.response_serializer,
         }
+        # Unary requests are read as client streams of one message: grpc's asyncio server never answers a
+        # unary call whose client half-closes without a complete message (an empty or truncated frame),
+        # so such a call hung until a proxy timed it out. Read here, it is INVALID_ARGUMENT.
         if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
+            return grpc.stream_unary_rpc_method_handler(
                 self._unary(handler.unary_unary, method, rule), **wrap_args
             )
         if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
+            return grpc.stream_stream_rpc_method_handler(
                 self._stream(handler.unary_stream, method, rule), **wrap_args
             )
         if handler.stream_unary:
@@ -169,7 +179,7 @@ class Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # not 
         async def wrapper(request: Any, context: Context) -> Any:
             async with self._boundary(method, context):
                 headers = await self._admit(method, rule, context)
-                request = _accepted_stream(method, request) if client_stream else _accepted(request)
+                request = _accepted_stream(method, request) if client_stream else await _single(request)
                 response = await behavior(request, context)
                 await context.send_initial_metadata(headers)
                 return response
@@ -186,7 +196,7 @@ class Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # not 
             async with self._boundary(method, context):
                 admitted = await self._admit(method, rule, context)
                 headers: Metadata | None = admitted
-                request = _accepted_stream(method, request) if client_stream else _accepted(request)
+                request = _accepted_stream(method, request) if client_stream else await _single(request)
                 if writes:
                     await context.send_initial_metadata(admitted)
                     await behavior(request, context)
