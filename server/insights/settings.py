@@ -71,6 +71,9 @@ class GatewaySettings(BaseModel):
     transcoded (RESOURCE_EXHAUSTED above it, per message: streams are never buffered whole)."""
     max_request_headers_kb: int = 32
     """Largest request line plus headers Envoy accepts (431 above it); long texts go in a POST body."""
+    max_requests_in_flight: int = 1024
+    """Requests Envoy keeps in flight to the servers (its circuit breaker); beyond that it answers 503 with
+    ``retry-after`` at once, as overload, rather than queueing without bound."""
     content_security_policy: str = (
         "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
         "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
@@ -197,6 +200,9 @@ class IngestionSettings(BaseModel):
     """How far in the future a timestamp may be (client clocks drift); later ones are rejected."""
     idempotency_window_days: int = 7
     """How long an idempotency key is remembered; a retry after that may store the event again."""
+    edit_lock_wait_ms: int = 2_000
+    """How long an edit waits for a row another transaction holds before it answers 409 (modified by
+    another request) instead of queueing with a pooled connection and an in-flight request."""
 
 
 class StreamSettings(BaseModel):
