@@ -34,6 +34,7 @@ class GatewayConfig:
     max_request_body_bytes: int = GatewaySettings.model_fields["max_request_body_bytes"].default
     max_request_headers_kb: int = GatewaySettings.model_fields["max_request_headers_kb"].default
     content_security_policy: str = GatewaySettings.model_fields["content_security_policy"].default
+    max_requests_in_flight: int = GatewaySettings.model_fields["max_requests_in_flight"].default
 
     @classmethod
     def edge(cls, gateway: GatewaySettings, **config: Any) -> GatewayConfig:
@@ -43,7 +44,8 @@ class GatewayConfig:
             tls_key_file=gateway.tls_key_file, hsts_max_age_s=gateway.hsts_max_age_s,
             public_reflection=gateway.public_reflection, max_request_body_bytes=gateway.max_request_body_bytes,
             max_request_headers_kb=gateway.max_request_headers_kb,
-            content_security_policy=gateway.content_security_policy, **config,
+            content_security_policy=gateway.content_security_policy,
+            max_requests_in_flight=gateway.max_requests_in_flight, **config,
         )
 
 
@@ -57,6 +59,15 @@ file or an image (the server reads the same variable: ``gateway.secret``)."""
 
 def _header(key: str, value: str, action: str) -> dict[str, Any]:
     return {"header": {"key": key, "value": value}, "append_action": action}
+
+
+def _grpc_answer(code: int, message: str) -> str:
+    """A direct response's headers that make it a gRPC status (trailers-only), for gRPC and gRPC-Web."""
+    return json.dumps([
+        _header("content-type", "application/grpc", "OVERWRITE_IF_EXISTS_OR_ADD"),
+        _header("grpc-status", str(code), "OVERWRITE_IF_EXISTS_OR_ADD"),
+        _header("grpc-message", message, "OVERWRITE_IF_EXISTS_OR_ADD"),
+    ])
 
 
 def _edge(config: GatewayConfig) -> dict[str, str]:
@@ -87,11 +98,11 @@ def _edge(config: GatewayConfig) -> dict[str, str]:
         }}
     else:
         socket = {"name": "plain-http"}
-    reflection = "" if config.public_reflection else "".join(
-        # A local reply: gRPC clients get UNIMPLEMENTED, as from a server without reflection.
-        f"{' ' * 14}- {json.dumps({'match': {'prefix': prefix}, 'direct_response': {'status': 404}})}\n"
-        for prefix in ("/grpc.reflection.",)
-    )
+    # UNIMPLEMENTED, as from a server without reflection.
+    reflection = "" if config.public_reflection else f"{' ' * 14}- " + json.dumps({
+        "match": {"prefix": "/grpc.reflection."}, "direct_response": {"status": 200},
+        "response_headers_to_add": json.loads(_grpc_answer(12, "reflection is not served on the public listener")),
+    }) + "\n"
     return {
         "TRANSPORT_SOCKET": json.dumps(socket)[1:-1],
         "SECURITY_HEADERS": json.dumps([_header(k, v, "ADD_IF_ABSENT") for k, v in security.items()]),
@@ -100,8 +111,12 @@ def _edge(config: GatewayConfig) -> dict[str, str]:
             [_header(SECRET_HEADER, f"%ENVIRONMENT({SECRET_ENV})%", "OVERWRITE_IF_EXISTS_OR_ADD")]
         ),
         "REFLECTION_ROUTES": reflection,
+        "GRPC_NOT_POST": _grpc_answer(12, "a gRPC call is a POST"),
+        "GRPC_BAD_TIMEOUT": _grpc_answer(3, "grpc-timeout is malformed (at most 8 digits and a unit: H M S m u n)"),
+        "GRPC_BAD_ENCODING": _grpc_answer(12, "grpc-encoding is not supported (identity, gzip, deflate)"),
         "MAX_REQUEST_BODY_BYTES": str(config.max_request_body_bytes),
         "MAX_REQUEST_HEADERS_KB": str(config.max_request_headers_kb),
+        "MAX_REQUESTS_IN_FLIGHT": str(config.max_requests_in_flight),
     }
 
 
