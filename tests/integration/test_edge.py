@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -418,6 +419,7 @@ def certificate(tmp_path: Path) -> tuple[Path, Path]:
 def test_tls_listener_speaks_https_and_http2_with_hsts(stack: Stack, certificate: tuple[Path, Path],
                                                         tmp_path: Path) -> None:
     cert, key = certificate
+    trust = ssl.create_default_context(cafile=str(cert))
     port = free_port()
     config = write_config(GatewayConfig(listen_port=port, listen_host="127.0.0.1", upstream_port=stack.grpc_port,
                                         admin_port=free_port(), tls_cert_file=cert, tls_key_file=key),
@@ -426,12 +428,12 @@ def test_tls_listener_speaks_https_and_http2_with_hsts(stack: Stack, certificate
     try:
         def up() -> bool:
             try:
-                return httpx.get(f"https://127.0.0.1:{port}/api/health", verify=str(cert), timeout=2).status_code == 200
+                return httpx.get(f"https://127.0.0.1:{port}/api/health", verify=trust, timeout=2).status_code == 200
             except httpx.HTTPError:
                 return False
 
         wait_until(up, 30, "the TLS listener")
-        response = httpx.get(f"https://127.0.0.1:{port}/api/health", verify=str(cert))
+        response = httpx.get(f"https://127.0.0.1:{port}/api/health", verify=trust)
         assert response.headers["strict-transport-security"].startswith("max-age=31536000")
         credentials = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
         with grpc.secure_channel(f"127.0.0.1:{port}", credentials,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import inspect
 import ipaddress
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -60,6 +61,7 @@ RPC_LATENCY = Histogram(
 )
 RPC_ERRORS = Counter("insights_rpc_errors_total", "Calls that ended with a non-OK status", ["method", "code"])
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 GATEWAY_SECRET_HEADER = "x-insights-gateway"
 """Set by Envoy on every call it forwards (``gateway.secret``); removed from what clients send."""
 
@@ -219,6 +221,12 @@ class Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # not 
         try:
             yield
         except Exception as exc:
+            if context.cancelled():
+                # The client cancelled or its deadline passed: there is nobody to answer (sending the
+                # headers is what fails then), and nothing crashed.
+                code = grpc.StatusCode.CANCELLED
+                log.info("rpc.cancelled", error=type(exc).__name__)
+                return
             failure = self._failure(exc, method)
             if failure is None:
                 raise
@@ -278,7 +286,10 @@ class Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # not 
     async def _admit(self, method: str, rule: AccessRule, context: Context) -> Metadata:
         """Sets the call context; raises if the call may not proceed. Returns response headers."""
         metadata = _metadata(context)
-        request_id = metadata.get("x-request-id") or uuid.uuid4().hex
+        offered = metadata.get("x-request-id", "")
+        # A client's own request id is kept for correlation when it is a plausible one; it ends up in
+        # logs, the audit log (64 characters) and error details, so anything else gets a fresh id.
+        request_id = offered if _REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
         client_ip = self._client_ip(context, metadata)
         call = CallContext(
             request_id=request_id, client_ip=client_ip, user_agent=metadata.get("user-agent", "")

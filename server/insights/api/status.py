@@ -30,6 +30,17 @@ from insights.errors import (
 
 ERROR_DOMAIN = "insights.v1"
 
+# A status travels in HTTP/2 trailers, which proxies cap (Envoy resets a stream whose trailers are too
+# large: the client saw a 503 "upstream reset"). Messages and violations echo what the client sent, so
+# they are bounded here, once for every error.
+MAX_MESSAGE = 1_000
+MAX_DESCRIPTION = 300
+MAX_VIOLATIONS = 50
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
 _CODES: list[tuple[type[InsightsError], grpc.StatusCode]] = [
     (ValidationError, grpc.StatusCode.INVALID_ARGUMENT),
     (AuthenticationError, grpc.StatusCode.UNAUTHENTICATED),
@@ -83,13 +94,22 @@ def to_failure(error: InsightsError, request_id: str) -> RpcFailure:
         )
     ]
     headers: Metadata = []
+    message = _bounded(error.message, MAX_MESSAGE)
     if isinstance(error, ValidationError):
+        violations = error.violations[:MAX_VIOLATIONS]
+        if len(error.violations) > MAX_VIOLATIONS:
+            count = len(error.violations)
+            message = _bounded(f"{count} invalid fields, the first {MAX_VIOLATIONS} named in the details; {message}",
+                               MAX_MESSAGE)
         details.append(
             _pack(
                 error_details_pb2.BadRequest(
                     field_violations=[
-                        error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                        for v in error.violations
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field=_bounded(v.field, MAX_DESCRIPTION),
+                            description=_bounded(v.description, MAX_DESCRIPTION),
+                        )
+                        for v in violations
                     ]
                 )
             )
@@ -106,8 +126,8 @@ def to_failure(error: InsightsError, request_id: str) -> RpcFailure:
         seconds = max(1, round(retry_after))
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=seconds))))
         headers.append(("retry-after", str(seconds)))
-    status = status_pb2.Status(code=code.value[0], message=error.message, details=details)
-    return RpcFailure(code, error.message, [*headers, *rpc_status.to_status(status).trailing_metadata])
+    status = status_pb2.Status(code=code.value[0], message=message, details=details)
+    return RpcFailure(code, message, [*headers, *rpc_status.to_status(status).trailing_metadata])
 
 
 def internal_failure(request_id: str) -> RpcFailure:

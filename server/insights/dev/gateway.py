@@ -112,6 +112,14 @@ def _edge(config: GatewayConfig) -> dict[str, str]:
         ),
         "REFLECTION_ROUTES": reflection,
         "GRPC_NOT_POST": _grpc_answer(12, "a gRPC call is a POST"),
+        "GRPC_WEB_TEXT": _grpc_answer(12, "gRPC-Web text is not served: send application/grpc-web+proto"),
+        "REST_HEADER_MUTATION": json.dumps({
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutationPerRoute",
+            "mutations": {"request_mutations": [
+                {"remove_on_match": {"key_matcher": {"suffix": "-bin"}}},
+                {"remove_on_match": {"key_matcher": {"prefix": "grpc-"}}},
+            ]},
+        }),
         "GRPC_BAD_TIMEOUT": _grpc_answer(3, "grpc-timeout is malformed (at most 8 digits and a unit: H M S m u n)"),
         "GRPC_BAD_ENCODING": _grpc_answer(12, "grpc-encoding is not supported (identity, gzip, deflate)"),
         "MAX_REQUEST_BODY_BYTES": str(config.max_request_body_bytes),
