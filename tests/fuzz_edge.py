@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -352,6 +353,8 @@ def grpc_web_body(rng: random.Random, payloads: list[bytes]) -> tuple[bytes, str
 class Tally:
     counts: collections.Counter[str] = field(default_factory=collections.Counter)
     bad: list[str] = field(default_factory=list)
+    notable: dict[str, list[str]] = field(default_factory=dict)
+    """A few samples of each rare outcome (at most 100 seen), to explain it in the record."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, outcome: str, bad: bool, sample: str) -> None:
@@ -359,6 +362,10 @@ class Tally:
             self.counts[outcome] += 1
             if bad and len(self.bad) < 200:
                 self.bad.append(f"{outcome}: {sample}")
+            if self.counts[outcome] <= 100:
+                self.notable.setdefault(outcome, [])
+                if len(self.notable[outcome]) < 3:
+                    self.notable[outcome].append(sample[:400])
 
     @property
     def bad_count(self) -> int:
@@ -520,6 +527,11 @@ class Fuzzer:
         return self.tally
 
 
+def utc_now() -> str:
+    """Now, as Envoy's access log writes times (2026-12-01T23:58:01.354Z)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def credentials(stack: Stack) -> Credentials:
     """An organization's admin (token, re-signed-in when a fuzzed call ends its session) and an API key
     holding every permission the protos declare, so that most requests get past authentication."""
@@ -546,13 +558,14 @@ def crashes(stack: Stack) -> int:
     return stack.server_log().count('"event": "rpc.crashed"')
 
 
-def envoy_flags(stack: Stack, since: int = 0) -> dict[str, int]:
-    """Envoy's 5xx answers after character ``since`` of its access log, by status, flags and details."""
+def envoy_flags(stack: Stack, since: str = "") -> dict[str, int]:
+    """Envoy's 5xx answers from time ``since`` on (ISO 8601, UTC; its access log is written with a
+    delay, so its length at some moment says nothing), by status, flags and details."""
     found: collections.Counter[str] = collections.Counter()
-    for line in stack.envoy_log()[since:].splitlines():
+    for line in stack.envoy_log().splitlines():
         if line.startswith("{"):
             entry = json.loads(line)
-            if str(entry.get("status", "")).startswith("5"):
+            if str(entry.get("status", "")).startswith("5") and str(entry.get("time", "")) >= since:
                 found[f"{entry.get('status')} {entry.get('flags')} {entry.get('details')}"] += 1
     return dict(found)
 
@@ -575,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack.start()
         load_before = os.getloadavg()
-        log_start = len(stack.envoy_log())
+        log_start = utc_now()
         fuzzer = Fuzzer(stack.url, stack.grpc_target, credentials(stack), args.seed)
         started = time.monotonic()
         tally = fuzzer.run(args.requests, args.threads, progress=True)
@@ -587,6 +600,7 @@ def main(argv: list[str] | None = None) -> int:
             "bad": tally.bad_count, "server_crash_log_lines": crashes(stack),
             "envoy_5xx": envoy_flags(stack, log_start),
             "bad_samples": tally.bad[:50],
+            "rare_outcomes": {k: v for k, v in tally.notable.items() if tally.counts[k] <= 100},
         }
     finally:
         stack.stop()

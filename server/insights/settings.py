@@ -26,8 +26,9 @@ class NetworkSettings(BaseModel):
     """Interface the gRPC server binds; Envoy is the public entry point."""
     grpc_port: int = 50051
     """Port of the gRPC server."""
-    gateway_host: str = "0.0.0.0"
-    """Interface Envoy's public listener binds (`make up`)."""
+    gateway_host: str = "127.0.0.1"
+    """Interface Envoy's public listener binds (`make up`): this machine only, since development is plain
+    HTTP; ``0.0.0.0`` serves the network (then set ``gateway.tls_cert_file`` and ``gateway.tls_key_file``)."""
     gateway_port: int = 8080
     """The one public port (REST, gRPC-Web and gRPC) that Envoy listens on."""
     envoy_admin_port: int = 9901

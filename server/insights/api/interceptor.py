@@ -62,6 +62,12 @@ RPC_LATENCY = Histogram(
 RPC_ERRORS = Counter("insights_rpc_errors_total", "Calls that ended with a non-OK status", ["method", "code"])
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+# What grpc raises when the call can no longer be written to (the client reset or abandoned it).
+class _NeverRaised(Exception):
+    pass
+
+
+_CALL_GONE: type[Exception] = getattr(grpc._cython.cygrpc, "ExecuteBatchError", _NeverRaised)
 GATEWAY_SECRET_HEADER = "x-insights-gateway"
 """Set by Envoy on every call it forwards (``gateway.secret``); removed from what clients send."""
 
@@ -221,7 +227,7 @@ class Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # not 
         try:
             yield
         except Exception as exc:
-            if context.cancelled():
+            if context.cancelled() or context.done() or isinstance(exc, _CALL_GONE):
                 # The client cancelled or its deadline passed: there is nobody to answer (sending the
                 # headers is what fails then), and nothing crashed.
                 code = grpc.StatusCode.CANCELLED

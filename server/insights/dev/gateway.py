@@ -121,7 +121,7 @@ def _edge(config: GatewayConfig) -> dict[str, str]:
             ]},
         }),
         "GRPC_BAD_TIMEOUT": _grpc_answer(3, "grpc-timeout is malformed (at most 8 digits and a unit: H M S m u n)"),
-        "GRPC_BAD_ENCODING": _grpc_answer(12, "grpc-encoding is not supported (identity, gzip, deflate)"),
+        "GRPC_BAD_ENCODING": _grpc_answer(12, "compressed requests are not accepted here (grpc-encoding: identity)"),
         "MAX_REQUEST_BODY_BYTES": str(config.max_request_body_bytes),
         "MAX_REQUEST_HEADERS_KB": str(config.max_request_headers_kb),
         "MAX_REQUESTS_IN_FLIGHT": str(config.max_requests_in_flight),
