@@ -86,6 +86,14 @@ class Route:
         """The URL path with each variable replaced by its (already percent-encoded) value."""
         return _VARIABLE.sub(lambda m: values.get(m.group(1), "00000000-0000-0000-0000-000000000000"), self.template)
 
+    def violation_path(self, leaf: Leaf) -> str:
+        """How the server names ``leaf`` in a violation: relative to the REST body when the body is one
+        field (``POST /api/data/ingest``'s ``customerId``, not ``interaction.customerId``)."""
+        path = leaf.violation_path()
+        if self.body and self.body != "*" and path.startswith(f"{self.body}."):
+            return path[len(self.body) + 1:]
+        return path
+
     def location(self, leaf: Leaf) -> str:
         dotted = ".".join(leaf.names)
         if dotted in self.path_fields:

@@ -6,7 +6,7 @@ raises (protobuf refuses a string field that is not UTF-8) makes grpc answer INT
 Envoy turns that into a 500. So the interceptor installs ``deserializer_for(method)`` instead: it parses,
 and on failure walks the wire format against the request's descriptor to find each string field whose
 bytes are not UTF-8 (an encoded lone surrogate such as ``%ED%A0%80`` included), by its REST JSON path
-(``interaction.customerId``). A parsed message is then checked for what protobuf accepts but nothing
+(``interactions[3].customerId``). A parsed message is then checked for what protobuf accepts but nothing
 downstream can hold: NUL characters in any string (PostgreSQL text cannot store them), and timestamps
 or durations outside the range their types define (a converter would overflow). The interceptor raises
 the ``Rejected`` violations as one ``ValidationError`` (INVALID_ARGUMENT, 400), once, at the boundary.
@@ -87,23 +87,53 @@ def message_class(full_name: str) -> type[Message]:
 
 
 @cache
-def deserializer_for(full_name: str) -> Deserializer:
-    """The total deserializer of one request message type (by full name: ``insights.v1.LoginRequest``)."""
+def deserializer_for(full_name: str, body: str = "") -> Deserializer:
+    """The total deserializer of one request message type (by full name: ``insights.v1.LoginRequest``).
+
+    ``body``: the field a REST route's body is (``interaction`` for ``POST /api/data/ingest``); fields
+    are then named as REST clients write them, relative to it (``customerId``), as the core names them."""
     cls = message_class(full_name)
     descriptor = descriptor_pool.Default().FindMessageTypeByName(full_name)
+
+    def relative(violations: list[FieldViolation]) -> tuple[FieldViolation, ...]:
+        if not body:
+            return tuple(violations)
+        return tuple(FieldViolation(_relative(v.field, body), v.description) for v in violations)
 
     def deserialize(data: bytes) -> Message | Rejected:
         try:
             message = cls.FromString(data)
         except (DecodeError, RecursionError, ValueError):
-            return Rejected(tuple(diagnose(data, descriptor)))
+            return Rejected(relative(diagnose(data, descriptor)))
         try:
             violations = check(message, full=b"\x00" in data)
         except Exception:  # a checker bug must not make grpc answer INTERNAL on its own
             return Rejected((FieldViolation("request", "could not be checked"),))
-        return Rejected(tuple(violations)) if violations else message
+        return Rejected(relative(violations)) if violations else message
 
     return deserialize
+
+
+def _relative(field: str, body: str) -> str:
+    if field == body:
+        return "request"
+    return field.removeprefix(f"{body}.")
+
+
+def rest_body_field(method: str) -> str:
+    """The request field a method's REST body is (its google.api.http ``body``), if it is one field."""
+    from google.api import annotations_pb2
+
+    service, _, name = method.strip("/").partition("/")
+    try:
+        found = descriptor_pool.Default().FindServiceByName(service).FindMethodByName(name)
+    except (KeyError, AttributeError):
+        return ""
+    options = found.GetOptions()
+    if not options.HasExtension(annotations_pb2.http):
+        return ""
+    body = str(options.Extensions[annotations_pb2.http].body)
+    return "" if body in ("", "*") else body
 
 
 def guard(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any]:

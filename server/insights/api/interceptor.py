@@ -10,6 +10,7 @@ servicer. Client-streaming requests are checked message by message as the servic
 from __future__ import annotations
 
 import hmac
+import importlib
 import inspect
 import ipaddress
 import re
@@ -24,7 +25,7 @@ import structlog
 from prometheus_client import Counter, Histogram
 
 from insights.api.access import AccessRule, rule_for
-from insights.api.decoding import Rejected, deserializer_for, guard, request_type_of
+from insights.api.decoding import Rejected, deserializer_for, guard, request_type_of, rest_body_field
 from insights.api.status import (
     Metadata,
     RpcFailure,
@@ -67,7 +68,7 @@ class _NeverRaised(Exception):
     pass
 
 
-_CALL_GONE: type[Exception] = getattr(grpc._cython.cygrpc, "ExecuteBatchError", _NeverRaised)
+_CALL_GONE: type[Exception] = getattr(importlib.import_module("grpc._cython.cygrpc"), "ExecuteBatchError", _NeverRaised)
 GATEWAY_SECRET_HEADER = "x-insights-gateway"
 """Set by Envoy on every call it forwards (``gateway.secret``); removed from what clients send."""
 
@@ -179,7 +180,7 @@ class Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # not 
         found = self._deserializers.get(method)
         if found is None:
             type_name = request_type_of(method)
-            found = deserializer_for(type_name) if type_name else guard(original)
+            found = deserializer_for(type_name, rest_body_field(method)) if type_name else guard(original)
             self._deserializers[method] = found
         return found
 

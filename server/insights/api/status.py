@@ -30,16 +30,39 @@ from insights.errors import (
 
 ERROR_DOMAIN = "insights.v1"
 
-# A status travels in HTTP/2 trailers, which proxies cap (Envoy resets a stream whose trailers are too
-# large: the client saw a 503 "upstream reset"). Messages and violations echo what the client sent, so
-# they are bounded here, once for every error.
-MAX_MESSAGE = 1_000
-MAX_DESCRIPTION = 300
-MAX_VIOLATIONS = 50
+# A status travels in HTTP/2 trailers: grpc-message percent-encoded, the details base64-encoded. Every
+# default gRPC client refuses trailers over 8 KiB (and Envoy resets a stream whose trailers exceed its
+# limit: that read as a 503 "upstream reset"), while messages and violations echo what the client sent.
+# So they are bounded here, once for every error: at most 1,000 bytes of message (3,000 encoded) and
+# 3,000 bytes of details (4,000 encoded).
+MAX_MESSAGE_BYTES = 1_000
+MAX_DETAILS_BYTES = 3_000
+MAX_TEXT = 120
+"""Longest field name or description once a status has to be cut down to fit."""
 
 
 def _bounded(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+    """At most ``limit`` bytes of UTF-8, cut on a character boundary."""
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    return data[: limit - 3].decode(errors="ignore") + "\u2026"
+
+
+def _violations(error: ValidationError, room: int) -> tuple[error_details_pb2.BadRequest, int]:
+    """As many of the error's violations as fit in ``room`` bytes (all of them, usually)."""
+    full = [error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+            for v in error.violations]
+    found = error_details_pb2.BadRequest(field_violations=full)
+    if found.ByteSize() <= room:
+        return found, len(full)
+    found = error_details_pb2.BadRequest()
+    for v in error.violations:
+        found.field_violations.add(field=_bounded(v.field, MAX_TEXT), description=_bounded(v.description, MAX_TEXT))
+        if found.ByteSize() > room:
+            del found.field_violations[-1]
+            break
+    return found, len(found.field_violations)
 
 _CODES: list[tuple[type[InsightsError], grpc.StatusCode]] = [
     (ValidationError, grpc.StatusCode.INVALID_ARGUMENT),
@@ -94,26 +117,14 @@ def to_failure(error: InsightsError, request_id: str) -> RpcFailure:
         )
     ]
     headers: Metadata = []
-    message = _bounded(error.message, MAX_MESSAGE)
+    message = error.message
     if isinstance(error, ValidationError):
-        violations = error.violations[:MAX_VIOLATIONS]
-        if len(error.violations) > MAX_VIOLATIONS:
-            count = len(error.violations)
-            message = _bounded(f"{count} invalid fields, the first {MAX_VIOLATIONS} named in the details; {message}",
-                               MAX_MESSAGE)
-        details.append(
-            _pack(
-                error_details_pb2.BadRequest(
-                    field_violations=[
-                        error_details_pb2.BadRequest.FieldViolation(
-                            field=_bounded(v.field, MAX_DESCRIPTION),
-                            description=_bounded(v.description, MAX_DESCRIPTION),
-                        )
-                        for v in violations
-                    ]
-                )
-            )
-        )
+        room = MAX_DETAILS_BYTES - sum(d.ByteSize() for d in details) - 200  # RetryInfo, framing
+        violations, named = _violations(error, room)
+        if named < len(error.violations):
+            message = f"{len(error.violations)} invalid fields, the first {named} named in the details; {message}"
+        details.append(_pack(violations))
+    message = _bounded(message, MAX_MESSAGE_BYTES)
     retry_after: float | None = None
     if isinstance(error, RateLimitedError):
         retry_after = error.info.reset_s
