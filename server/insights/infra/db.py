@@ -70,7 +70,7 @@ class Database:
                 yield conn
         except PoolTimeout:
             # No connection came free in time: every one busy (load) or none can be made (an outage).
-            raise UnavailableError("Database busy or unavailable", retry_after_s=1) from None
+            raise UnavailableError("Database busy or temporarily unavailable", retry_after_s=1) from None
         except psycopg.OperationalError:
             raise UnavailableError("Database temporarily unavailable", retry_after_s=1) from None
 
