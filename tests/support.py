@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import random
+import secrets
 import signal
 import socket
 import struct
@@ -29,6 +30,8 @@ from insights.dev.gateway import start as start_envoy
 from insights.dev.mailsink import MailSink, ReceivedMail
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+DASHBOARD_DEV_ORIGIN = "http://localhost:5173"
+"""The origin the test stacks allow by CORS (a dashboard development server's)."""
 JWT_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 STRONG_PASSWORD = "Corr3ct-Horse-Battery!"
 
@@ -87,6 +90,12 @@ class Stack:
     grpc_port: int = field(default_factory=free_port)
     gateway_port: int = field(default_factory=free_port)
     metrics_port: int = field(default_factory=free_port)
+    admin_port: int = field(default_factory=free_port)
+    """Envoy's admin interface (loopback)."""
+    gateway_secret: str = field(default_factory=lambda: secrets.token_hex(16))
+    """What Envoy sends and the server expects (``gateway.secret``): a process without it is not believed."""
+    gateway: dict[str, Any] = field(default_factory=lambda: {"cors_origins": (DASHBOARD_DEV_ORIGIN,)})
+    """GatewayConfig fields for this stack's Envoy (CORS origins, TLS, limits, reflection)."""
     server: subprocess.Popen[bytes] | None = None
     envoy: subprocess.Popen[bytes] | None = None
     mail: MailSink | None = None
@@ -109,6 +118,7 @@ class Stack:
             INSIGHTS_NETWORK__METRICS_PORT=str(self.metrics_port),
             INSIGHTS_AUTH__JWT_SECRET=JWT_SECRET,
             INSIGHTS_REDIS__KEY_PREFIX=self.key_prefix,
+            INSIGHTS_GATEWAY__SECRET=self.gateway_secret,
             INSIGHTS_LOG_LEVEL="INFO",
             INSIGHTS_MAIL__HOST="127.0.0.1",
             INSIGHTS_MAIL__PORT=str(self.mail.port if self.mail else 0),
@@ -124,18 +134,26 @@ class Stack:
             self.mail, self._own_mail = MailSink(free_port()).start(), True
         _MAIL_BY_PORT[self.gateway_port] = self.mail
         self.start_server()
+        self.start_envoy()
+        self.wait_healthy()
+        return self
+
+    def start_envoy(self) -> None:
         config = write_config(
             GatewayConfig(
                 listen_port=self.gateway_port,
                 upstream_port=self.grpc_port,
                 listen_host="127.0.0.1",
-                admin_port=free_port(),
+                admin_port=self.admin_port,
+                **self.gateway,
             ),
             self.workdir / "envoy.yaml",
         )
-        self.envoy = start_envoy(config, log_path=self.workdir / "envoy.log")
-        self.wait_healthy()
-        return self
+        self.envoy = start_envoy(config, log_path=self.workdir / "envoy.log", secret=self.gateway_secret)
+
+    def envoy_log(self) -> str:
+        path = self.workdir / "envoy.log"
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def start_server(self) -> None:
         log = (self.workdir / "server.log").open("ab")

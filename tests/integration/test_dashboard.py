@@ -43,7 +43,7 @@ def test_every_built_file_gets_its_route_and_headers(tmp_path: Path) -> None:
     (tmp_path / "assets" / "index-AbC123.js").write_text("export {};" * 1000)
     (tmp_path / "assets" / "index-XyZ789.css").write_text("body{}")
     (tmp_path / "favicon.svg").write_text("<svg/>")
-    routes, largest = web_routes(tmp_path)
+    routes, largest = web_routes(tmp_path, {"request_headers_to_add": ["the REST route's edge headers"]})
     by_path = {r["match"].get("path"): r for r in routes if "path" in r["match"]}
     assert set(by_path) == {"/assets/index-AbC123.js", "/assets/index-XyZ789.css", "/favicon.svg"}
     assert largest == len("export {};" * 1000)
@@ -60,11 +60,13 @@ def test_every_built_file_gets_its_route_and_headers(tmp_path: Path) -> None:
     # The API's prefixes come before the page's catch-all.
     prefixes = [r["match"].get("prefix") for r in routes]
     assert prefixes.index("/api/") < prefixes.index("/") and prefixes.index("/insights.v1.") < prefixes.index("/")
+    api = next(r for r in routes if r["match"].get("prefix") == "/api/")
+    assert api["request_headers_to_add"] == ["the REST route's edge headers"], "API routes carry the edge's headers"
 
 
 def test_a_missing_build_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="make web"):
-        web_routes(tmp_path)
+        web_routes(tmp_path, {})
 
 
 def _serve(dist: Path, workdir: Path) -> Iterator[str]:

@@ -430,7 +430,9 @@ def test_compose_commits_no_secret() -> None:
         if url:
             assert urlsplit(interpolate(url, {"POSTGRES_PASSWORD": "x"})).password == "x"
     required = required_variables(text)
-    assert {"POSTGRES_PASSWORD", "INSIGHTS_DB__APP_PASSWORD", "INSIGHTS_AUTH__JWT_SECRET"} <= required
+    assert {
+        "POSTGRES_PASSWORD", "INSIGHTS_DB__APP_PASSWORD", "INSIGHTS_AUTH__JWT_SECRET", "INSIGHTS_GATEWAY__SECRET",
+    } <= required
     undocumented = sorted(v for v in required if v not in readme())
     assert not undocumented, f"deploy/README.md does not say how to set {undocumented}"
 
@@ -613,7 +615,9 @@ def test_secrets_are_referenced_never_written() -> None:
                     keys.add(ref["key"])
                 elif SECRET_LIKE.search(e["name"]):
                     pytest.fail(f"{name}/{c['name']}: {e['name']} is written in the manifest")
-    assert keys == {"database-url", "redis-url", "jwt-secret", "db-app-password", "postgres-password"}
+    assert keys == {
+        "database-url", "redis-url", "jwt-secret", "db-app-password", "postgres-password", "gateway-secret",
+    }
     undocumented = sorted(k for k in keys if f"--from-literal={k}=" not in readme())
     assert not undocumented, f"deploy/README.md does not show how to create {undocumented}"
 

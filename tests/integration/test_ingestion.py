@@ -109,6 +109,31 @@ def test_batch_reports_each_item_in_order(stack: Stack, org: Org, owner_db: psyc
     assert _count(owner_db, "SELECT count(*) FROM customer_interactions WHERE id = ANY(%s::uuid[])", stored) == 3
 
 
+def test_one_key_for_two_events_in_one_batch_is_a_per_item_conflict(stack: Stack, org: Org,
+                                                                     owner_db: psycopg.Connection) -> None:
+    """The second event with a key already used in the batch for different content is reported as a
+    conflict (ABORTED), never as stored; the same event again under its key is a duplicate of the first."""
+    customer = f"cust-{uuid.uuid4().hex[:8]}"
+    key = f"dup-{uuid.uuid4()}"
+    first = event(customer, idempotencyKey=key, content="The parcel never came")
+    other = {**first, "content": "Something else entirely"}
+    with stack.client() as http:
+        response = batch(http, org, [first, other, dict(first)])
+    assert response.status_code == 200, response.text
+    body = response.json()
+    results = body["results"]
+    assert body["successful"] == 2 and body["failed"] == 1
+    assert results[0]["interactionId"] and not results[0].get("duplicate", False)
+    assert "interactionId" not in results[1] or not results[1]["interactionId"]
+    assert results[1]["error"]["status"]["code"] == 10  # ABORTED
+    assert [v["field"] for v in results[1]["error"]["fieldViolations"]] == ["interactions[1].idempotencyKey"]
+    assert results[2] == {"index": 2, "interactionId": results[0]["interactionId"], "duplicate": True}
+    assert _count(owner_db, "SELECT count(*) FROM customer_interactions i JOIN customers c ON c.id = i.customer_id"
+                  " WHERE c.external_id = %s AND i.content = %s", customer, "The parcel never came") == 1
+    assert _count(owner_db, "SELECT count(*) FROM customer_interactions i JOIN customers c ON c.id = i.customer_id"
+                  " WHERE c.external_id = %s", customer) == 1
+
+
 def test_batch_limits(stack: Stack, org: Org) -> None:
     with stack.client() as http:
         empty = batch(http, org, [])

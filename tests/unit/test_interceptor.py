@@ -19,7 +19,7 @@ from google.rpc import error_details_pb2, status_pb2
 from prometheus_client import REGISTRY
 
 from insights.api.access import load_access_rules
-from insights.api.interceptor import Interceptor
+from insights.api.interceptor import GATEWAY_SECRET_HEADER, Interceptor
 from insights.auth.authenticator import Authenticator
 from insights.context import CallContext, Principal, current_call
 from insights.errors import AuthenticationError, FieldViolation, NotFoundError, ValidationError
@@ -87,8 +87,8 @@ class Abort:
 
 class FakeServicerContext:
     """Test double of ``grpc.aio.ServicerContext``, implementing what the interceptor uses:
-    ``invocation_metadata``, ``peer``, ``send_initial_metadata`` and ``abort``. Like the real one,
-    ``abort`` raises ``AbortError`` and refuses to be called twice."""
+    ``invocation_metadata``, ``peer``, ``send_initial_metadata``, ``abort``, ``cancelled`` and ``done``.
+    Like the real one, ``abort`` raises ``AbortError`` and refuses to be called twice."""
 
     def __init__(self, metadata: dict[str, str] | None = None, peer: str = ENVOY) -> None:
         self._metadata = tuple((metadata or {}).items())
@@ -102,6 +102,12 @@ class FakeServicerContext:
 
     def peer(self) -> str:
         return self._peer
+
+    def cancelled(self) -> bool:
+        return False  # the client is always still there in these tests
+
+    def done(self) -> bool:
+        return False
 
     async def send_initial_metadata(self, metadata: Any) -> None:
         self.sent_headers.append(list(metadata))
@@ -183,7 +189,8 @@ class Harness:
         """One unary call, in a task of its own as gRPC runs it. None when it was aborted."""
         handler = await self.handler(method, behavior or self.answer)
         try:
-            return await asyncio.create_task(handler.unary_unary("request", context))
+            # The interceptor reads a unary request as a client stream of one message (as grpc delivers it).
+            return await asyncio.create_task(handler.stream_unary(one("request"), context))
         except grpc.aio.AbortError:
             assert context.aborts, "AbortError without an abort"
             return None
@@ -194,7 +201,7 @@ class Harness:
         async def consume() -> list[Any]:
             received = []
             try:
-                async for message in handler.unary_stream("request", context):
+                async for message in handler.stream_stream(one("request"), context):
                     context.log.append(f"received {message}")
                     received.append(message)
             except grpc.aio.AbortError:
@@ -208,11 +215,16 @@ class Harness:
         return "response"
 
 
+async def one(request: Any) -> AsyncIterator[Any]:
+    """The request stream of a unary call: one message, then the client's half-close."""
+    yield request
+
+
 def harness(limits: RateLimitSettings = LIMITS, trusted: tuple[str, ...] = ("127.0.0.1/32", "::1/128")) -> Harness:
     authenticator, audit = StubAuthenticator(), StubAuditLog()
     interceptor = Interceptor(
         load_access_rules(), cast(Authenticator, authenticator), memory_limiter(limits), cast(AuditLog, audit),
-        list(trusted),
+        list(trusted), gateway_secret=GATEWAY_SECRET,
     )
     return Harness(interceptor, authenticator, audit)
 
@@ -220,6 +232,11 @@ def harness(limits: RateLimitSettings = LIMITS, trusted: tuple[str, ...] = ("127
 @pytest.fixture
 def h() -> Iterator[Harness]:
     yield harness()
+
+
+GATEWAY_SECRET = "unit-gateway-secret-0123456789abcdef"
+FROM_GATEWAY = {GATEWAY_SECRET_HEADER: GATEWAY_SECRET}
+"""What Envoy adds to every call it forwards: the server believes its x-forwarded-for only with it."""
 
 
 def bearer(token: str, **extra: str) -> dict[str, str]:
@@ -249,23 +266,28 @@ async def test_request_id_is_generated_when_absent(h: Harness) -> None:
 
 
 @pytest.mark.parametrize(
-    ("peer", "forwarded", "client_ip"),
+    ("peer", "forwarded", "secret", "client_ip"),
     [
-        (ENVOY, "203.0.113.9", "203.0.113.9"),
+        (ENVOY, "203.0.113.9", GATEWAY_SECRET, "203.0.113.9"),
         # Envoy appends the address it saw: the last hop is the one to believe, not what the client wrote.
-        (ENVOY, "6.6.6.6, 203.0.113.9", "203.0.113.9"),
-        ("ipv6:[::1]:41000", "2001:db8::7", "2001:db8::7"),
-        (STRANGER, "203.0.113.9", "198.51.100.7"),
-        ("ipv6:[2001:db8::1]:443", "203.0.113.9", "2001:db8::1"),
-        (ENVOY, "", "127.0.0.1"),
-        (STRANGER, "", "198.51.100.7"),
+        (ENVOY, "6.6.6.6, 203.0.113.9", GATEWAY_SECRET, "203.0.113.9"),
+        ("ipv6:[::1]:41000", "2001:db8::7", GATEWAY_SECRET, "2001:db8::7"),
+        (STRANGER, "203.0.113.9", GATEWAY_SECRET, "198.51.100.7"),
+        ("ipv6:[2001:db8::1]:443", "203.0.113.9", GATEWAY_SECRET, "2001:db8::1"),
+        (ENVOY, "", GATEWAY_SECRET, "127.0.0.1"),
+        (STRANGER, "", "", "198.51.100.7"),
+        # A process on the gateway's host shares its address but not its secret.
+        (ENVOY, "203.0.113.9", "", "127.0.0.1"),
+        (ENVOY, "203.0.113.9", "a-guess", "127.0.0.1"),
     ],
 )
-async def test_client_ip_trusts_forwarded_for_only_from_a_trusted_proxy(
-    h: Harness, peer: str, forwarded: str, client_ip: str
+async def test_client_ip_trusts_forwarded_for_only_from_the_gateway(
+    h: Harness, peer: str, forwarded: str, secret: str, client_ip: str
 ) -> None:
-    """x-forwarded-for names the client only when the peer is a trusted proxy; otherwise the peer is the client."""
-    metadata = bearer("viewer-token", **({"x-forwarded-for": forwarded} if forwarded else {}))
+    """x-forwarded-for names the client only from a trusted proxy that also carries the gateway's secret;
+    otherwise the peer is the client."""
+    metadata = bearer("viewer-token", **({"x-forwarded-for": forwarded} if forwarded else {}),
+                      **({GATEWAY_SECRET_HEADER: secret} if secret else {}))
     await h.unary(GET_ME, FakeServicerContext(metadata, peer=peer))
     assert h.seen[0].client_ip == client_ip
 
@@ -273,12 +295,15 @@ async def test_client_ip_trusts_forwarded_for_only_from_a_trusted_proxy(
 async def test_per_ip_limit_counts_the_forwarded_client_not_the_proxy() -> None:
     """Two clients behind Envoy have separate per-IP windows (the limit is keyed by the believed address)."""
     h = harness(RateLimitSettings(ip_per_minute=2, auth_ip_per_minute=100, user_per_minute=100))
+    def behind_envoy(client: str) -> FakeServicerContext:
+        return FakeServicerContext({"x-forwarded-for": client, **FROM_GATEWAY})
+
     for _ in range(2):
-        assert await h.unary(LOGIN, FakeServicerContext({"x-forwarded-for": "203.0.113.1"})) == "response"
-    limited = FakeServicerContext({"x-forwarded-for": "203.0.113.1"})
+        assert await h.unary(LOGIN, behind_envoy("203.0.113.1")) == "response"
+    limited = behind_envoy("203.0.113.1")
     assert await h.unary(LOGIN, limited) is None
     assert limited.aborted.code is grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert await h.unary(LOGIN, FakeServicerContext({"x-forwarded-for": "203.0.113.2"})) == "response"
+    assert await h.unary(LOGIN, behind_envoy("203.0.113.2")) == "response"
 
 
 # --- credentials and permissions --------------------------------------------------------------------
@@ -512,9 +537,14 @@ async def test_unknown_methods_pass_through_to_grpc(h: Harness) -> None:
     assert await h.interceptor.intercept_service(continuation, details) is None
 
 
-@pytest.mark.parametrize("kind", ["unary_unary", "unary_stream", "stream_unary", "stream_stream"])
-async def test_every_handler_kind_is_wrapped_as_the_same_kind(h: Harness, kind: str) -> None:
-    """The wrapper keeps the handler's kind and its (de)serializers."""
+@pytest.mark.parametrize(("kind", "served_as"), [
+    ("unary_unary", "stream_unary"), ("unary_stream", "stream_stream"),
+    ("stream_unary", "stream_unary"), ("stream_stream", "stream_stream"),
+])
+async def test_every_request_is_read_as_a_client_stream(h: Harness, kind: str, served_as: str) -> None:
+    """The wrapper keeps whether responses stream and the response serializer; requests are read as a client
+    stream (a unary call's one message: grpc never answers a unary call whose request frame is incomplete),
+    through a deserializer that never raises (undecodable bytes become a named violation, not INTERNAL)."""
 
     def serializer(message: Any) -> bytes:
         return b""
@@ -525,8 +555,9 @@ async def test_every_handler_kind_is_wrapped_as_the_same_kind(h: Harness, kind: 
 
     wrapped = await h.interceptor.intercept_service(continuation, cast(grpc.HandlerCallDetails, CallDetails(GET_ME)))
     kinds = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
-    assert [k for k in kinds if getattr(wrapped, k) is not None] == [kind]
-    assert (wrapped.request_deserializer, wrapped.response_serializer) == (bytes, serializer)
+    assert [k for k in kinds if getattr(wrapped, k) is not None] == [served_as]
+    assert wrapped.response_serializer is serializer
+    wrapped.request_deserializer(b"\xff\xff\xff")  # garbage: no exception
 
 
 async def test_client_streaming_calls_are_admitted_like_unary_ones(h: Harness) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import gc
 import signal
@@ -23,6 +24,7 @@ from insights.api.servicers.stream import StreamServicer
 from insights.api.servicers.system import SystemServicer
 from insights.compose import ServerPlatform
 from insights.infra.logging import get_logger
+from insights.settings import Settings
 from insights.v1 import (
     analysis_pb2_grpc,
     auth_pb2_grpc,
@@ -36,9 +38,61 @@ from insights.v1 import (
 log = get_logger(__name__)
 HEALTH_POLL_S = 2.0
 
+TRANSCODING_GROWTH = 7
+"""A JSON body can become up to 5.5 times its size as protobuf (the number ``1,`` is 2 bytes of JSON and
+11 as a Struct value): the server takes messages this many times Envoy's body limit, so that no body
+Envoy admits is refused upstream (a refusal there reads RESOURCE_EXHAUSTED, 429 over REST)."""
+
+
+def grpc_options(s: Settings) -> list[tuple[str, int]]:
+    """Limits consistent with the edge's: what Envoy forwards always fits (README "the edge")."""
+    # Envoy forwards at most max_request_headers_kb of the client's headers, plus its own
+    # (x-envoy-original-path repeats the path, x-forwarded-for, x-request-id, the gateway secret).
+    metadata = (2 * s.gateway.max_request_headers_kb + 16) * 1024
+    return [
+        ("grpc.max_receive_message_length", TRANSCODING_GROWTH * s.gateway.max_request_body_bytes),
+        # Soft and hard limit equal: between the two, grpc refuses a random share of calls.
+        ("grpc.max_metadata_size", metadata),
+        ("grpc.absolute_max_metadata_size", metadata),
+    ]
+
+
+class HealthServicer(health.aio.HealthServicer):  # type: ignore[misc,name-defined]
+    """grpc's asyncio health service, with Watch fixed for concurrent watchers: upstream deletes a
+    service's condition when any one of its watchers leaves, after which the others never hear of a
+    change again. Here a condition lives while anyone watches, and nobody writes while holding it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._watching: collections.Counter[str] = collections.Counter()
+
+    async def Watch(self, request: health_pb2.HealthCheckRequest, context: Any) -> None:
+        service = request.service
+        condition = self._server_watchers[service]
+        self._watching[service] += 1
+        last = None
+        try:
+            while True:
+                async with condition:
+                    status = self._server_status.get(service, health_pb2.HealthCheckResponse.SERVICE_UNKNOWN)
+                    while status == last:
+                        await condition.wait()
+                        status = self._server_status.get(service, health_pb2.HealthCheckResponse.SERVICE_UNKNOWN)
+                await context.write(health_pb2.HealthCheckResponse(status=status))
+                last = status
+        finally:
+            self._watching[service] -= 1
+            if self._watching[service] <= 0:
+                del self._watching[service]
+                self._server_watchers.pop(service, None)
+
 
 def build_server(platform: ServerPlatform) -> tuple[grpc.aio.Server, Any]:
     s = platform.settings
+    secret = s.gateway.secret.get_secret_value() if s.gateway.secret is not None else None
+    if secret is None:
+        log.warning("gateway.secret_unset", effect="x-forwarded-for is never believed: clients are limited by "
+                    "the gateway's address")
     server = grpc.aio.server(
         interceptors=[
             Interceptor(
@@ -47,9 +101,10 @@ def build_server(platform: ServerPlatform) -> tuple[grpc.aio.Server, Any]:
                 platform.limiter,
                 platform.audit,
                 s.network.trusted_proxies,
+                secret,
             )
         ],
-        options=[("grpc.max_receive_message_length", 32 * 1024 * 1024)],
+        options=grpc_options(s),
     )
     auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(platform.auth), server)
     system_pb2_grpc.add_SystemServiceServicer_to_server(SystemServicer(platform.health), server)
@@ -60,7 +115,7 @@ def build_server(platform: ServerPlatform) -> tuple[grpc.aio.Server, Any]:
     stream_pb2_grpc.add_StreamServiceServicer_to_server(StreamServicer(platform.streams), server)
     privacy_pb2_grpc.add_PrivacyServiceServicer_to_server(PrivacyServicer(platform.privacy), server)
 
-    health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
+    health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         [*service_names(), health.SERVICE_NAME, reflection.SERVICE_NAME], server
@@ -92,7 +147,8 @@ async def serve(platform: ServerPlatform) -> None:
     await platform.start()
     server, health_servicer = build_server(platform)
     if s.network.metrics_port:
-        start_http_server(s.network.metrics_port, addr=s.network.grpc_host)
+        # Unauthenticated: loopback by default (network.metrics_host), never on the public listener.
+        start_http_server(s.network.metrics_port, addr=s.network.metrics_host)
     await server.start()
     # Everything allocated so far (modules, descriptors, settings) lives as long as the process: move
     # it out of the collector's sight. Otherwise every full collection walks those few hundred thousand

@@ -30,6 +30,40 @@ from insights.errors import (
 
 ERROR_DOMAIN = "insights.v1"
 
+# A status travels in HTTP/2 trailers: grpc-message percent-encoded, the details base64-encoded. Every
+# default gRPC client refuses trailers over 8 KiB (and Envoy resets a stream whose trailers exceed its
+# limit: that read as a 503 "upstream reset"), while messages and violations echo what the client sent.
+# So they are bounded here, once for every error: at most 1,000 bytes of message (3,000 encoded) and
+# 3,000 bytes of details (4,000 encoded).
+MAX_MESSAGE_BYTES = 1_000
+MAX_DETAILS_BYTES = 3_000
+MAX_TEXT = 120
+"""Longest field name or description once a status has to be cut down to fit."""
+
+
+def _bounded(text: str, limit: int) -> str:
+    """At most ``limit`` bytes of UTF-8, cut on a character boundary."""
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    return data[: limit - 3].decode(errors="ignore") + "\u2026"
+
+
+def _violations(error: ValidationError, room: int) -> tuple[error_details_pb2.BadRequest, int]:
+    """As many of the error's violations as fit in ``room`` bytes (all of them, usually)."""
+    full = [error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+            for v in error.violations]
+    found = error_details_pb2.BadRequest(field_violations=full)
+    if found.ByteSize() <= room:
+        return found, len(full)
+    found = error_details_pb2.BadRequest()
+    for v in error.violations:
+        found.field_violations.add(field=_bounded(v.field, MAX_TEXT), description=_bounded(v.description, MAX_TEXT))
+        if found.ByteSize() > room:
+            del found.field_violations[-1]
+            break
+    return found, len(found.field_violations)
+
 _CODES: list[tuple[type[InsightsError], grpc.StatusCode]] = [
     (ValidationError, grpc.StatusCode.INVALID_ARGUMENT),
     (AuthenticationError, grpc.StatusCode.UNAUTHENTICATED),
@@ -83,17 +117,14 @@ def to_failure(error: InsightsError, request_id: str) -> RpcFailure:
         )
     ]
     headers: Metadata = []
+    message = error.message
     if isinstance(error, ValidationError):
-        details.append(
-            _pack(
-                error_details_pb2.BadRequest(
-                    field_violations=[
-                        error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                        for v in error.violations
-                    ]
-                )
-            )
-        )
+        room = MAX_DETAILS_BYTES - sum(d.ByteSize() for d in details) - 200  # RetryInfo, framing
+        violations, named = _violations(error, room)
+        if named < len(error.violations):
+            message = f"{len(error.violations)} invalid fields, the first {named} named in the details; {message}"
+        details.append(_pack(violations))
+    message = _bounded(message, MAX_MESSAGE_BYTES)
     retry_after: float | None = None
     if isinstance(error, RateLimitedError):
         retry_after = error.info.reset_s
@@ -106,8 +137,8 @@ def to_failure(error: InsightsError, request_id: str) -> RpcFailure:
         seconds = max(1, round(retry_after))
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=seconds))))
         headers.append(("retry-after", str(seconds)))
-    status = status_pb2.Status(code=code.value[0], message=error.message, details=details)
-    return RpcFailure(code, error.message, [*headers, *rpc_status.to_status(status).trailing_metadata])
+    status = status_pb2.Status(code=code.value[0], message=message, details=details)
+    return RpcFailure(code, message, [*headers, *rpc_status.to_status(status).trailing_metadata])
 
 
 def internal_failure(request_id: str) -> RpcFailure:

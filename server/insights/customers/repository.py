@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from psycopg.rows import kwargs_row
 
 from insights.customers.models import BehaviorPattern, Customer, Interaction, StoredSentiment
@@ -73,6 +74,22 @@ async def fetch_interaction(conn: Conn, interaction_id: UUID, *, for_update: boo
     async with conn.cursor(row_factory=interaction_row) as cur:
         await cur.execute(f"{INTERACTION_SELECT} WHERE i.id = %s{lock}", (interaction_id,))
         return await cur.fetchone()
+
+
+class RowLocked(Exception):
+    """Another transaction held the row for longer than the caller was willing to wait."""
+
+
+async def lock_interaction(conn: Conn, interaction_id: UUID, *, wait_ms: int) -> Interaction | None:
+    """The interaction, locked for an edit, waiting at most ``wait_ms`` for another transaction's lock
+    (else ``RowLocked``; the caller's transaction stays usable). Without the bound, edits of one busy row
+    queue for up to the statement timeout, each holding a pooled connection and an in-flight request."""
+    await conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{wait_ms}ms",))
+    try:
+        async with conn.transaction():  # a savepoint: a lock timeout rolls back only this
+            return await fetch_interaction(conn, interaction_id, for_update=True)
+    except psycopg.errors.LockNotAvailable:
+        raise RowLocked from None
 
 
 async def customer_interactions(conn: Conn, customer_id: UUID) -> list[Interaction]:

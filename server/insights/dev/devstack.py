@@ -199,6 +199,11 @@ def run_stack(*, demo: bool, triton: bool) -> int:
     env.setdefault("INSIGHTS_ENVIRONMENT", "development")
     _key_ring(env)
     url = f"http://localhost:{net.gateway_port}"
+    # The gateway's secret: the server believes x-forwarded-for (per-client rate limits) only from a
+    # caller that knows it, i.e. this run's Envoy, not any process on this host.
+    gateway_secret = (settings.gateway.secret.get_secret_value() if settings.gateway.secret is not None
+                      else secrets.token_hex(32))
+    env["INSIGHTS_GATEWAY__SECRET"] = gateway_secret
     stop_requested = False
 
     def request_stop(*_: object) -> None:
@@ -245,7 +250,8 @@ def run_stack(*, demo: bool, triton: bool) -> int:
         stack.callback(server.stop)
 
         config_path = write_config(
-            GatewayConfig(
+            GatewayConfig.edge(
+                settings.gateway,
                 listen_host=net.gateway_host,
                 listen_port=net.gateway_port,
                 admin_port=net.envoy_admin_port,
@@ -258,7 +264,7 @@ def run_stack(*, demo: bool, triton: bool) -> int:
         checked = validate(config_path)
         if checked.returncode != 0:
             raise SystemExit(f"invalid Envoy config:\n{checked.stdout}{checked.stderr}")
-        envoy = Supervised("envoy", lambda: start(config_path, log_path=VAR / "envoy.log"))
+        envoy = Supervised("envoy", lambda: start(config_path, log_path=VAR / "envoy.log", secret=gateway_secret))
         envoy.start()
         stack.callback(envoy.stop)
 

@@ -69,7 +69,8 @@ class Database:
             async with self.pool.connection() as conn:
                 yield conn
         except PoolTimeout:
-            raise UnavailableError("Database temporarily unavailable", retry_after_s=1) from None
+            # No connection came free in time: every one busy (load) or none can be made (an outage).
+            raise UnavailableError("Database busy or temporarily unavailable", retry_after_s=1) from None
         except psycopg.OperationalError:
             raise UnavailableError("Database temporarily unavailable", retry_after_s=1) from None
 

@@ -16,7 +16,7 @@ from uuid import UUID
 
 from insights.context import CallContext
 from insights.customers.models import Interaction
-from insights.customers.repository import fetch_interaction
+from insights.customers.repository import RowLocked, fetch_interaction, lock_interaction
 from insights.errors import ConflictError, FieldViolation, NotFoundError, ValidationError
 from insights.events.publisher import EventPublisher
 from insights.events.types import INTERACTION_UPDATED, NewEvent
@@ -93,6 +93,7 @@ class IngestionService:
         self._max_stream_events = settings.max_stream_events
         self._stream_chunk = settings.stream_chunk
         self._skew = timedelta(seconds=settings.clock_skew_s)
+        self._edit_lock_wait_ms = settings.edit_lock_wait_ms
 
     # --- one, many, a stream -------------------------------------------------------------------
 
@@ -125,7 +126,11 @@ class IngestionService:
 
     async def ingest_stream(self, ctx: CallContext, items: AsyncIterator[InteractionInput]) -> BatchResult:
         """Stores what arrives in chunks (durable as it goes, not only when the client closes). Past
-        ``max_stream_events`` each event is answered as rejected: nothing is silently dropped."""
+        ``max_stream_events`` each event is answered as rejected: nothing is silently dropped.
+
+        A stream whose next message cannot be read at all (``items`` raises ``ValidationError``: not
+        UTF-8, NUL, …) ends with that error, after everything received before it has been stored, so
+        the error's index is exactly where a client resumes."""
         organization_id = ctx.require_principal().organization_id
         results: list[ItemResult] = []
         chunk: list[InteractionInput] = []
@@ -137,7 +142,15 @@ class IngestionService:
                 results.extend(batch.results)
                 chunk.clear()
 
-        async for item in items:
+        iterator = aiter(items)
+        while True:
+            try:
+                item = await anext(iterator)
+            except StopAsyncIteration:
+                break
+            except ValidationError:
+                await flush()
+                raise
             index = received
             received += 1
             if index >= self._max_stream_events:
@@ -213,7 +226,18 @@ class IngestionService:
             violations += check_content(content, "content")
 
         async with self._db.tenant_tx(organization_id) as conn:
-            current = await fetch_interaction(conn, target, for_update=True) if target is not None else None
+            try:
+                current = (await lock_interaction(conn, target, wait_ms=self._edit_lock_wait_ms)
+                           if target is not None else None)
+            except RowLocked:
+                # Another edit (or the worker's write-back) holds the row: whatever it commits makes this
+                # request's version stale, so answer now, as a conflict, rather than queue.
+                assert target is not None
+                now = await fetch_interaction(conn, target)
+                raise ConflictError(
+                    "Record is being modified by another request",
+                    metadata={"currentVersion": str(now.version), "interactionId": str(now.id)} if now else {},
+                ) from None
             if content is not None and current is not None:
                 # The one rule that needs the stored row: may content be empty on its channel?
                 violations += check_content_present(content, current.channel, "content")
