@@ -25,7 +25,10 @@ TENANT_TABLES = (
     "behavior_patterns",
     "ingest_idempotency",
     "ingest_batch_idempotency",
+    "pattern_jobs",
 )
+READ_ONLY_TABLES = ("interaction_rollup_hourly", "interaction_rollup_daily")
+"""Written only by the rollup triggers (as the owner): the application role may read them, nothing else."""
 
 
 def _yoyo_url(database_url: str) -> str:
@@ -80,6 +83,8 @@ def _grant_app_role(settings: Settings) -> None:
         tables = sql.SQL(", ").join(sql.Identifier(t) for t in TENANT_TABLES)
         conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(tables, role))
         # Partitions are reached through the parent; retention drops them as the owner.
+        read_only = sql.SQL(", ").join(sql.Identifier(t) for t in READ_ONLY_TABLES)
+        conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(read_only, role))
         conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON login_attempts TO {}").format(role))
         conn.execute(sql.SQL("GRANT SELECT, INSERT ON audit_log TO {}").format(role))
         conn.execute(sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {}").format(role))
