@@ -39,6 +39,11 @@ CREATE INDEX idx_interactions_org_time ON customer_interactions (organization_id
   INCLUDE (customer_id, channel, segment, event_type, sentiment_label, sentiment_score);
 -- One customer's history (filters, pattern detection, erasure), newest or oldest first.
 CREATE INDEX idx_interactions_customer_time ON customer_interactions (customer_id, timestamp, id);
+-- Unique customers over long periods are estimated from the customers whose id ends in a byte below 16
+-- (1 in 16, uniform for random UUIDs): this partial index holds just their rows (docs/query.md).
+CREATE INDEX idx_interactions_customer_sample ON customer_interactions (organization_id, timestamp)
+  INCLUDE (customer_id, channel, segment, event_type, sentiment_label)
+  WHERE get_byte(uuid_send(customer_id), 15) < 16;
 -- Sorting and filtering by score: only scored rows have one.
 CREATE INDEX idx_interactions_org_score ON customer_interactions (organization_id, sentiment_score, timestamp, id)
   WHERE sentiment_score IS NOT NULL;
@@ -66,7 +71,7 @@ DROP INDEX idx_patterns_customer;
 CREATE INDEX idx_patterns_customer ON behavior_patterns (customer_id, valid_until);
 
 -- Rollups. Two grains, both with the dimensions a filter or breakdown may name (channel, segment, event
--- type) and the sentiment labels and score sum as columns (not a dimension):
+-- type) and, as columns (not a dimension), the count and score sum of each sentiment label:
 --   hourly: UTC hours; any bucket in any time zone is whole hours from here plus its partial-hour edges
 --           from raw rows (index-only), which is exact for every zone and DST change;
 --   daily:  calendar days in the organization's time zone: whole local days of a bucket come from here.
@@ -82,7 +87,9 @@ CREATE TABLE interaction_rollup_hourly (
   positive BIGINT NOT NULL,
   pending BIGINT NOT NULL,
   unscored BIGINT NOT NULL,
-  score_sum NUMERIC NOT NULL,
+  negative_score NUMERIC NOT NULL,
+  neutral_score NUMERIC NOT NULL,
+  positive_score NUMERIC NOT NULL,
   PRIMARY KEY (organization_id, hour, channel, segment, event_type)
 );
 CREATE TABLE interaction_rollup_daily (
@@ -96,7 +103,9 @@ CREATE TABLE interaction_rollup_daily (
   positive BIGINT NOT NULL,
   pending BIGINT NOT NULL,
   unscored BIGINT NOT NULL,
-  score_sum NUMERIC NOT NULL,
+  negative_score NUMERIC NOT NULL,
+  neutral_score NUMERIC NOT NULL,
+  positive_score NUMERIC NOT NULL,
   PRIMARY KEY (organization_id, day, channel, segment, event_type)
 );
 ALTER TABLE interaction_rollup_hourly ENABLE ROW LEVEL SECURITY;
@@ -122,7 +131,7 @@ BEGIN
   LOOP
     statements := statements || format($q$
       INSERT INTO %1$I AS r (organization_id, %2$I, channel, segment, event_type, negative, neutral, positive,
-                             pending, unscored, score_sum)
+                             pending, unscored, negative_score, neutral_score, positive_score)
       SELECT * FROM (
         SELECT c.organization_id, %3$s AS k, c.channel, coalesce(c.segment, '') AS segment, c.event_type,
                sum(c.sign * (c.sentiment_label = 'negative')::int) AS negative,
@@ -130,17 +139,21 @@ BEGIN
                sum(c.sign * (c.sentiment_label = 'positive')::int) AS positive,
                sum(c.sign * (c.sentiment_label = 'pending')::int) AS pending,
                sum(c.sign * (c.sentiment_label NOT IN ('negative', 'neutral', 'positive', 'pending'))::int) AS unscored,
-               sum(c.sign * coalesce(c.sentiment_score, 0)) AS score_sum
+               sum(c.sign * CASE WHEN c.sentiment_label = 'negative' THEN coalesce(c.sentiment_score, 0) ELSE 0 END) AS negative_score,
+               sum(c.sign * CASE WHEN c.sentiment_label = 'neutral' THEN coalesce(c.sentiment_score, 0) ELSE 0 END) AS neutral_score,
+               sum(c.sign * CASE WHEN c.sentiment_label = 'positive' THEN coalesce(c.sentiment_score, 0) ELSE 0 END) AS positive_score
         FROM (%4$s) c JOIN organizations o ON o.id = c.organization_id
         GROUP BY 1, 2, 3, 4, 5
       ) d
       WHERE d.negative <> 0 OR d.neutral <> 0 OR d.positive <> 0 OR d.pending <> 0 OR d.unscored <> 0
-         OR d.score_sum <> 0
+         OR d.negative_score <> 0 OR d.neutral_score <> 0 OR d.positive_score <> 0
       ORDER BY 1, 2, 3, 4, 5
       ON CONFLICT (organization_id, %2$I, channel, segment, event_type) DO UPDATE SET
         negative = r.negative + EXCLUDED.negative, neutral = r.neutral + EXCLUDED.neutral,
         positive = r.positive + EXCLUDED.positive, pending = r.pending + EXCLUDED.pending,
-        unscored = r.unscored + EXCLUDED.unscored, score_sum = r.score_sum + EXCLUDED.score_sum
+        unscored = r.unscored + EXCLUDED.unscored, negative_score = r.negative_score + EXCLUDED.negative_score,
+        neutral_score = r.neutral_score + EXCLUDED.neutral_score,
+        positive_score = r.positive_score + EXCLUDED.positive_score
     $q$, grain.tbl, grain.col, grain.expr, changes);
     IF shrinking THEN
       statements := statements || format($q$

@@ -117,10 +117,11 @@ class PrivacyService:
         keys = self._redis.keys
 
         async def purge(client: aioredis.Redis) -> None:
-            doomed = [
-                key for pattern in keys.customer_key_patterns(organization_id, customer_id)
-                async for key in client.scan_iter(match=pattern)
-            ]
+            # Cached read-side answers ("q:") may hold the customer's interactions in any list or page: they
+            # all go, not only the keys that name the customer.
+            patterns = [*keys.customer_key_patterns(organization_id, customer_id),
+                        f"{keys.cache_prefix(organization_id)}q:*"]
+            doomed = sorted({key for pattern in patterns async for key in client.scan_iter(match=pattern)})
             if doomed:
                 await client.delete(*doomed)
             await client.incr(keys.cache_generation(organization_id))
