@@ -41,7 +41,7 @@ def dataset(stack: Stack, database_url: str) -> tuple[Org, list[Row]]:
 
 
 def get(http: httpx.Client, org: Org, path: str, params: dict[str, Any] | list[tuple[str, str]]) -> dict[str, Any]:
-    response = http.get(path, headers=org.headers, params=params)
+    response = http.get(path, headers=org.headers, params=params or None)
     assert response.status_code == 200, response.text
     return dict(response.json())
 
@@ -138,3 +138,89 @@ def test_same_query_without_writes_gives_the_same_page_and_total(stack: Stack, d
             first = get(http, org, "/api/data/interactions", params)
             second = get(http, org, "/api/data/interactions", params)
             assert first == second
+
+
+def _buckets(ref: Reference, grain: str) -> list[tuple[datetime, datetime]]:
+    from zoneinfo import ZoneInfo
+
+    from insights.query.buckets import buckets
+    return [(b.start, b.end) for b in buckets(ref.start, ref.end, ZoneInfo(ref.zone), grain)]  # type: ignore[arg-type]
+
+
+def _ts(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def test_trends_and_drill_downs_match_the_reference(stack: Stack, dataset: tuple[Org, list[Row]]) -> None:
+    org, data = dataset
+    rng = random.Random(23)
+    with stack.client() as http:
+        for n in range(16):
+            ref = random_reference(rng, START, END, data, raw_filters=n % 4 == 3)
+            grain = rng.choice(("hour", "day", "week", "month")) if (ref.end - ref.start).days < 20 else rng.choice(
+                ("day", "week", "month"))
+            breakdown = rng.choice(("", "channel", "segment", "event_type"))
+            body = get(http, org, "/api/insights/trends", {**ref.params(), "groupBy": grain, "breakdown": breakdown,
+                                                           "breakdownLimit": "2", "comparePrevious": "true"})
+            expected = _buckets(ref, grain)
+            points = body.get("points", [])
+            assert [(_ts(p["bucketStart"]), _ts(p["bucketEnd"])) for p in points] == expected
+            for p in points:
+                lo, hi = _ts(p["bucketStart"]), _ts(p["bucketEnd"])
+                inside = [r for r in data if ref.match(r) and lo <= r.timestamp < hi]
+                assert int(p.get("total", 0)) == len(inside), (ref, grain, p["label"])
+                assert _dist(p) == distribution(inside)
+            # Drill-downs list exactly the interactions behind a number (a few of them, every series).
+            for series in body.get("series", []):
+                assert series.get("other", False) == (series["key"] == "other")
+                for p in rng.sample(series["points"], min(2, len(series["points"]))):
+                    listed = get(http, org, f"/api/data/interactions?{p['drillDown']['query']}&pageSize=1", [])
+                    assert int(listed.get("total", 0)) == int(p.get("total", 0)), (breakdown, series["key"])
+            if breakdown:
+                assert sum(int(s.get("total", 0)) for s in body["series"]) == sum(int(p.get("total", 0))
+                                                                                   for p in points)
+                assert len([s for s in body["series"] if not s.get("other")]) <= 2
+
+
+def test_metrics_match_the_reference_and_drill_down(stack: Stack, dataset: tuple[Org, list[Row]]) -> None:
+    org, data = dataset
+    rng = random.Random(31)
+    with stack.client() as http:
+        for n in range(8):
+            ref = random_reference(rng, START, END, data, raw_filters=n % 2 == 1)
+            body = get(http, org, "/api/insights/metrics", {**ref.params(), "topEventTypes": "3"})
+            matched = [r for r in data if ref.match(r)]
+            assert int(body["totalInteractions"].get("value", 0)) == len(matched)
+            assert int(body["uniqueCustomers"].get("value", 0)) == len({r.customer_id for r in matched})
+            prev_lo, prev_hi = _ts(body["previousStartTime"]), _ts(body["previousEndTime"])
+            before = [r for r in data if Reference(**{**ref.__dict__, "start": prev_lo, "end": prev_hi}).match(r)]
+            change = body["totalInteractions"]["change"]
+            assert float(change.get("previous", 0)) == len(before)
+            assert float(change.get("absolute", 0)) == len(matched) - len(before)
+            for label in ("negative", "neutral", "positive", "pending", "none"):
+                assert int(body[label].get("value", 0)) == distribution(matched)[label]
+            for entry in body.get("byChannel", []):
+                assert int(entry["count"].get("value", 0)) == sum(1 for r in matched if r.channel == entry["key"])
+                listed = get(http, org, f"/api/data/interactions?{entry['count']['drillDown']['query']}&pageSize=1",
+                             [])
+                assert int(listed.get("total", 0)) == int(entry["count"].get("value", 0))
+            events = body.get("topEventTypes", [])
+            assert sum(int(e["count"].get("value", 0)) for e in events) == len(matched)
+            assert len([e for e in events if not e.get("other")]) <= 3
+
+
+def test_heatmap_cells_match_the_reference(stack: Stack, dataset: tuple[Org, list[Row]]) -> None:
+    from zoneinfo import ZoneInfo
+    org, data = dataset
+    for zone in ("Asia/Kolkata", "America/New_York"):
+        ref = Reference(start=START, end=END, zone=zone)
+        with stack.client() as http:
+            body = get(http, org, "/api/insights/heatmap", ref.params())
+        cells = {(c["weekday"], c.get("hour", 0)): int(c.get("total", 0)) for c in body["cells"]}
+        assert len(cells) == 168
+        expected: dict[tuple[int, int], int] = {}
+        for r in data:
+            if ref.match(r):
+                local = r.timestamp.astimezone(ZoneInfo(zone))
+                expected[(local.isoweekday(), local.hour)] = expected.get((local.isoweekday(), local.hour), 0) + 1
+        assert {k: v for k, v in cells.items() if v} == expected
