@@ -137,6 +137,31 @@ def _keyset(order: _Order, after: list[Any] | None, params: Params) -> tuple[lis
     return conds, sql.SQL("i.timestamp {d}, i.id {d}").format(d=direction), 1
 
 
+def page_statement(query: InteractionQuery, organization_id: UUID, order: _Order, after: list[Any] | None,
+                   offset: int, limit: int) -> tuple[sql.Composable, Params, int]:
+    """One page's statement (and its keyset phase: -1 for an offset page in sentiment order)."""
+    params: Params = {}
+    conds = raw_conditions(query, organization_id, params)
+    if offset and order.by == "sentiment":
+        # Offset pages in one statement: scored rows first, then the unscored ones.
+        keyset: list[sql.Composable] = []
+        d = sql.SQL("DESC" if order.descending else "ASC")
+        order_by: sql.Composable = sql.SQL(
+            "(i.sentiment_score IS NULL), i.sentiment_score {d}, i.timestamp {d}, i.id {d}").format(d=d)
+        phase = -1
+    else:
+        keyset, order_by, phase = _keyset(order, after, params)
+    extra = [sql.SQL(", i.sentiment_score")]
+    if order.by == "relevance":
+        extra.append(sql.SQL(f", ts_rank_cd({FTS_VECTOR}, {TSQUERY}) AS rank"))
+    if query.q:
+        extra.append(sql.SQL(f", {_HEADLINE} AS snippet"))
+    params["limit"], params["offset"] = limit, offset
+    statement = sql.SQL(_SELECT).format(extra=sql.SQL("").join(extra)) + sql.SQL(
+        " WHERE {} ORDER BY {} LIMIT %(limit)s OFFSET %(offset)s").format(where(conds + keyset), order_by)
+    return statement, params, phase
+
+
 def _token_key(order: _Order, row: dict[str, Any], phase: int) -> list[Any]:
     ts, rid = row["timestamp"].isoformat(), str(row["id"])
     if order.by == "timestamp":
@@ -158,25 +183,7 @@ async def fetch_page(
     rows: list[dict[str, Any]] = []
     last_phase = 0
     while len(rows) < order.size:
-        params: Params = {}
-        conds = raw_conditions(query, organization_id, params)
-        if offset and order.by == "sentiment":
-            # Offset pages in one statement: scored rows first, then the unscored ones.
-            keyset: list[sql.Composable] = []
-            d = sql.SQL("DESC" if order.descending else "ASC")
-            order_by: sql.Composable = sql.SQL(
-                "(i.sentiment_score IS NULL), i.sentiment_score {d}, i.timestamp {d}, i.id {d}").format(d=d)
-            phase = -1
-        else:
-            keyset, order_by, phase = _keyset(order, after, params)
-        extra = [sql.SQL(", i.sentiment_score")]
-        if order.by == "relevance":
-            extra.append(sql.SQL(f", ts_rank_cd({FTS_VECTOR}, {TSQUERY}) AS rank"))
-        if query.q:
-            extra.append(sql.SQL(f", {_HEADLINE} AS snippet"))
-        params["limit"], params["offset"] = order.size - len(rows), offset
-        statement = sql.SQL(_SELECT).format(extra=sql.SQL("").join(extra)) + sql.SQL(
-            " WHERE {} ORDER BY {} LIMIT %(limit)s OFFSET %(offset)s").format(where(conds + keyset), order_by)
+        statement, params, phase = page_statement(query, organization_id, order, after, offset, order.size - len(rows))
         async with conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(statement, params)
             rows += await cur.fetchall()
