@@ -77,6 +77,10 @@ MIN_TREND_VISITS = 4
 
 #: Churn risk and detractor need this many scored messages in the window.
 MIN_SCORED_SENTIMENT_RISK = 3
+#: Churn risk: visits in the later half of the window at most half of those in the earlier half...
+CHURN_MIN_DROP = 0.5
+#: ... and at least half of the scored messages negative.
+CHURN_MIN_NEGATIVE_SHARE = 0.5
 #: A detractor's latest scored message is at most this old.
 DETRACTOR_RECENT_DAYS = 14.0
 #: In the detractor measure a message's weight halves with every week of age.
@@ -293,6 +297,10 @@ class _Window:
     time_zone: tzinfo
     valid_until: datetime
 
+    @property
+    def period(self) -> str:
+        return "the last day" if self.lookback_days == 1 else f"the last {self.lookback_days} days"
+
     def scored(self) -> list[HistoryItem]:
         return [i for i in self.items if i.sentiment_label is not None]
 
@@ -331,7 +339,7 @@ def _channel_patterns(ctx: _Window) -> list[DetectedPattern]:
             f"on {len(visits)} visits ({len(stamps)} interactions)")
         found.append(ctx.pattern(
             f"frequent_{channel}_user", confidence, len(visits),
-            f"Used {channel} {times} in the last {ctx.lookback_days} days, about every {_duration(mean_gap)}",
+            f"Used {channel} {times} in {ctx.period}, about every {_duration(mean_gap)}",
             {"channel": channel, "avg_interval_hours": round(mean_gap, 2)},
             {
                 "interactions": len(stamps), "visits": len(visits),
@@ -369,7 +377,7 @@ def _sentiment_trend(ctx: _Window) -> DetectedPattern | None:
     wording = {"improving": ", improving", "worsening": ", getting worse", "stable": ""}[direction]
     return ctx.pattern(
         f"{dominant}_sentiment_trend", consistency, len(scored),
-        f"{counts[dominant]} of {len(scored)} scored messages in the last {ctx.lookback_days} days were "
+        f"{counts[dominant]} of {len(scored)} scored messages in {ctx.period} were "
         f"{dominant} (average {average:+.2f}){wording}",
         {"dominant": dominant, "trend": direction, "average": round(average, 4)},
         {
@@ -423,7 +431,7 @@ def _temporal_pattern(ctx: _Window) -> DetectedPattern | None:
     span = "" if width == 24 else f" between {first:02d}:00 and {(first + width) % 24:02d}:00"
     return ctx.pattern(
         "temporal_pattern", confidence, inside,
-        f"{inside} of {len(visits)} visits in the last {ctx.lookback_days} days were{when}{span} ({zone})",
+        f"{inside} of {len(visits)} visits in {ctx.period} were{when}{span} ({zone})",
         {"days": day_name, "weekdays": list(days), "hours": hour_list, "time_zone": zone},
         {
             "visits": len(visits), "in_window": inside, "share": round(inside / len(visits), 4),
@@ -445,8 +453,8 @@ def _engagement_pattern(ctx: _Window, e: Engagement) -> DetectedPattern | None:
     trend = {"increasing": "; activity increasing", "decreasing": "; activity decreasing", "stable": ""}[e.trend]
     return ctx.pattern(
         f"{level}_engagement", confidence, e.interaction_count,
-        f"{level.capitalize()} engagement (score {e.score:.2f}): active on {e.active_days} of the last "
-        f"{ctx.lookback_days} days, last seen {_days(e.days_since_last)} ago, {e.channels} "
+        f"{level.capitalize()} engagement (score {e.score:.2f}): active on {_days(e.active_days)} of "
+        f"{ctx.period}, last seen {_days(e.days_since_last)} ago, {e.channels} "
         f"channel{'s' if e.channels != 1 else ''}, {e.content_share:.0%} with a message{trend}",
         {"score": e.score, "level": e.level, "trend": e.trend},
         {
@@ -459,26 +467,28 @@ def _engagement_pattern(ctx: _Window, e: Engagement) -> DetectedPattern | None:
 
 
 def _churn_risk(ctx: _Window, e: Engagement) -> DetectedPattern | None:
-    """``churn_risk``: activity falling (engagement trend decreasing) while messages are negative.
+    """``churn_risk``: activity falling while the customer's messages are mostly negative.
 
-    Confidence = sqrt(drop x negative share): drop = 1 - later / earlier visits (halves of the window),
-    negative share = negative / scored messages in the window (at least MIN_SCORED_SENTIMENT_RISK). Both
-    must be high: a stopped customer who was content, or an unhappy one still as active as ever, is
-    not flagged.
+    Both signs must be there: the engagement trend is decreasing (drop = 1 - later / earlier visits in
+    the halves of the window, at least 0.5) and at least half of the scored messages in the window
+    (at least MIN_SCORED_SENTIMENT_RISK) are negative. Confidence = 1 - (1 - drop) x (1 - negative
+    share): each sign removes part of the doubt that the other leaves, so it is at least 0.75 and
+    reaches 1 when activity stopped or every message was negative. A customer who fades away content,
+    or an unhappy one as active as ever, is not flagged.
     """
     scored = ctx.scored()
     if e.trend != "decreasing" or len(scored) < MIN_SCORED_SENTIMENT_RISK:
         return None
     drop = 1 - e.later_visits / e.earlier_visits
     negative = sum(1 for i in scored if i.sentiment_label == "negative")
-    confidence = math.sqrt(drop * negative / len(scored))
-    if confidence < MIN_CONFIDENCE:
+    if drop < CHURN_MIN_DROP or negative / len(scored) < CHURN_MIN_NEGATIVE_SHARE:
         return None
+    confidence = 1 - (1 - drop) * (1 - negative / len(scored))
     half = ctx.lookback_days / 2
     average = _mean([v for i in scored if (v := i.sentiment_value) is not None])
     return ctx.pattern(
         "churn_risk", confidence, negative,
-        f"Visits fell from {e.earlier_visits} in the first {_days(half)} of the last {ctx.lookback_days} days "
+        f"Visits fell from {e.earlier_visits} in the first {_days(half)} of {ctx.period} "
         f"to {e.later_visits} in the last {_days(half)}, and {negative} of {len(scored)} scored messages "
         f"were negative",
         {"drop": round(drop, 4), "negative_share": round(negative / len(scored), 4)},
@@ -511,7 +521,7 @@ def _detractor(ctx: _Window) -> DetectedPattern | None:
     average = _mean([v for i in scored if (v := i.sentiment_value) is not None])
     return ctx.pattern(
         "detractor", weighted, len(negatives),
-        f"{len(negatives)} of {len(scored)} scored messages in the last {ctx.lookback_days} days were negative, "
+        f"{len(negatives)} of {len(scored)} scored messages in {ctx.period} were negative, "
         f"the latest message {_days(latest_age)} ago",
         {"weighted_negative_share": round(weighted, 4), "half_life_days": DETRACTOR_HALF_LIFE_DAYS},
         {
@@ -570,7 +580,8 @@ def _duration(hours: float) -> str:
 
 
 def _days(days: float) -> str:
-    return f"{days:.0f} days" if days == int(days) else f"{days:.1f} days"
+    number = f"{days:.1f}".removesuffix(".0")
+    return f"{number} day" if number == "1" else f"{number} days"
 
 
 def _zone_name(zone: tzinfo) -> str:
