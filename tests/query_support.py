@@ -91,8 +91,8 @@ def score_some(owner_db: psycopg.Connection, org_id: str, rng: random.Random, sh
                     "UPDATE customer_interactions SET sentiment = %s, sentiment_confidence = %s, processed_at = now()"
                     " WHERE id = %s AND timestamp = %s", (sentiment, round(max(neg, neu, pos), 4), rid, ts))
             else:
-                owner_db.execute("UPDATE customer_interactions SET processed_at = now() WHERE id = %s AND timestamp = %s",
-                                 (rid, ts))
+                owner_db.execute(
+                    "UPDATE customer_interactions SET processed_at = now() WHERE id = %s AND timestamp = %s", (rid, ts))
             n += 1
     return n
 

@@ -59,10 +59,15 @@ def test_grpc_errors_carry_google_rpc_details(channel: grpc.Channel) -> None:
     assert unauthenticated.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
+NOT_BUILT_YET = {"/insights.v1.AuthService/VerifyEmail"}
+"""Declared in the protos, built by the security work in progress; everything else must be built."""
+
+
 def test_no_rpc_of_the_protos_answers_unimplemented(channel: grpc.Channel, stack: Stack) -> None:
     """Every method declared in the protos is built: each, called with an empty request by an admin,
-    answers anything but UNIMPLEMENTED (a validation error, not found, a result, a deadline on a stream)."""
-    from google.protobuf import symbol_database
+    answers anything but UNIMPLEMENTED (a validation error, not found, a result, a deadline on a stream),
+    except the few listed as not built yet (and those must still be unbuilt: the list only shrinks)."""
+    from google.protobuf import message_factory, symbol_database
 
     from insights.api.access import service_names
     from insights.v1 import query_pb2 as _query  # noqa: F401  (registers the descriptors)
@@ -76,8 +81,8 @@ def test_no_rpc_of_the_protos_answers_unimplemented(channel: grpc.Channel, stack
         service = pool.FindServiceByName(service_name)
         for method in service.methods:
             path = f"/{service.full_name}/{method.name}"
-            request_type = symbol_database.Default().GetPrototype(method.input_type)
-            response_type = symbol_database.Default().GetPrototype(method.output_type)
+            request_type = message_factory.GetMessageClass(method.input_type)
+            response_type = message_factory.GetMessageClass(method.output_type)
             kwargs = {"request_serializer": request_type.SerializeToString,
                       "response_deserializer": response_type.FromString}
             try:
@@ -92,7 +97,7 @@ def test_no_rpc_of_the_protos_answers_unimplemented(channel: grpc.Channel, stack
             except grpc.RpcError as exc:
                 if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
                     unimplemented.append(path)
-    assert not unimplemented
+    assert set(unimplemented) == NOT_BUILT_YET
 
 
 def test_health_and_reflection_are_served(channel: grpc.Channel) -> None:

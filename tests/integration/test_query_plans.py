@@ -30,7 +30,7 @@ END = datetime(2026, 11, 1, tzinfo=UTC)
 LOAD = """
 INSERT INTO customer_interactions (customer_id, organization_id, timestamp, channel, event_type, content, segment,
                                    sentiment, processed_at)
-SELECT c.id, c.organization_id, %(end)s - (g * interval '263 seconds') - (random() * interval '200 seconds'),
+SELECT c.id, c.organization_id, %(end)s - (g * %(step)s * interval '1 second') - (random() * interval '200 seconds'),
        (ARRAY['web','mobile','email','chat','phone'])[1 + g %% 5],
        (ARRAY['page_view','support_message','purchase','review','refund_request','login','signup'])[1 + g %% 7],
        CASE WHEN g %% 5 >= 2 THEN (ARRAY['late delivery again','great support thanks','refund please',
@@ -65,7 +65,8 @@ def planned() -> Iterator[tuple[str, UUID]]:
                     " %s, %s, 10 FROM generate_series(1, %s) g", (org[0], END - timedelta(days=700), END, customers))
                 ids = [r[0] for r in owner.execute("SELECT id FROM customers WHERE organization_id = %s",
                                                    (org[0],)).fetchall()]
-                owner.execute(LOAD, {"org": org[0], "n": size, "end": END, "customers": customers, "ids": ids})
+                owner.execute(LOAD, {"org": org[0], "n": size, "end": END, "customers": customers, "ids": ids,
+                                     "step": 725 * 86_400 // size})  # spread over 24 months
                 orgs.append(org[0])
             owner.execute("VACUUM ANALYZE")
         yield url, orgs[0]
@@ -92,7 +93,9 @@ def _scans(plan: Any) -> list[tuple[str, str]]:
 
 
 def explain(url: str, org: UUID, statement: sql.Composable, params: dict[str, Any]) -> list[tuple[str, str]]:
-    with psycopg.connect(_app_url(url)) as conn, conn.transaction():
+    settings = Settings(database_url=url)
+    with psycopg.connect(_app_url(url), options=f"-c random_page_cost={settings.db.random_page_cost}") as conn, \
+            conn.transaction():
         conn.execute("SELECT set_config('app.organization_id', %s, true)", (str(org),))
         row = conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) ") + statement, params).fetchone()
     assert row is not None
@@ -160,12 +163,16 @@ def _statements(org: UUID) -> Iterator[tuple[str, sql.Composable, dict[str, Any]
 
 def test_no_query_shape_scans_customer_interactions_sequentially(planned: tuple[str, UUID]) -> None:
     url, org = planned
+    with psycopg.connect(url) as owner:
+        # Partitions past the data's end hold nothing; scanning an empty partition reads no row.
+        holding = {name for (name,) in owner.execute(
+            "SELECT relname FROM pg_class WHERE relname LIKE 'customer_interactions%%' AND reltuples > 0").fetchall()}
     failures = []
     count = 0
     for name, statement, params in _statements(org):
         scans = explain(url, org, statement, params)
         count += 1
-        seq = [rel for node, rel in scans if node == "Seq Scan" and rel.startswith("customer_interactions")]
+        seq = [rel for node, rel in scans if node == "Seq Scan" and rel in holding]
         if seq:
             failures.append((name, seq[:3]))
     assert count > 80

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -84,7 +85,7 @@ def test_hour_buckets_are_local_hours_and_cover_the_range_exactly(zone: str) -> 
     lo, hi = datetime(2026, 3, 25, tzinfo=UTC), datetime(2026, 4, 10, tzinfo=UTC)
     got = buckets(lo, hi, tz, "hour")
     assert got[0].start == lo and got[-1].end == hi
-    assert all(a.end == b.start for a, b in zip(got, got[1:], strict=False))
+    assert all(a.end == b.start for a, b in pairwise(got))
     for b in got[1:-1]:
         assert b.start.astimezone(tz).minute == 0 and b.end.astimezone(tz).minute == 0
         # 30-minute DST shifts (Lord Howe) make a local hour 30 or 90 minutes long
@@ -142,7 +143,7 @@ def test_rollup_plans_cover_every_bucket_exactly_once(zone: str, org_zone: str |
     for i, (a, b) in enumerate(ranges):
         parts = sorted(pieces.get(i, []))
         assert parts[0][0] == a and parts[-1][1] == b
-        assert all(x[1] == y[0] for x, y in zip(parts, parts[1:], strict=False))
+        assert all(x[1] == y[0] for x, y in pairwise(parts))
     # What comes from raw rows is partial hours only: an edge, or a bucket that holds no whole UTC hour.
     assert all(r1 - r0 < timedelta(hours=2) for r0, r1, _ in p.raw)
 

@@ -20,6 +20,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -45,7 +46,8 @@ ON CONFLICT (organization_id, customer_id) DO UPDATE
 SET due_at = least(j.queued_at + make_interval(secs => %(max_delay)s), now() + make_interval(secs => %(quiet)s))
 """
 _HISTORY = """
-SELECT timestamp, channel, event_type, sentiment_label, sentiment_score, (content IS NOT NULL AND content <> '') AS has_content
+SELECT timestamp, channel, event_type, sentiment_label, sentiment_score,
+       (content IS NOT NULL AND content <> '') AS has_content
 FROM customer_interactions
 WHERE customer_id = %s AND timestamp > %s AND timestamp <= %s
 ORDER BY timestamp, id
@@ -59,9 +61,10 @@ class Job:
     due_at: datetime
 
 
-class EventSink:
-    async def publish_many(self, organization_id: UUID, events: Sequence[NewEvent]) -> int:  # pragma: no cover
-        raise NotImplementedError
+class EventSink(Protocol):
+    """Where new patterns are announced (the event publisher), after the commit."""
+
+    async def publish_many(self, organization_id: UUID, events: Sequence[NewEvent]) -> int: ...
 
 
 Invalidate = Callable[[UUID], Awaitable[object]]

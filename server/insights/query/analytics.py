@@ -179,13 +179,13 @@ async def metrics(
     ranges = [(query.start, query.end), (previous_start, previous_end)]
     estimate = False
     if query.rollup_answerable:
-        found = await aggregate(conn, query, organization_id, ranges, "all", organization_zone)  # type: ignore[arg-type]
+        found = await aggregate(conn, query, organization_id, ranges, "all", organization_zone)
     else:
         # Raw rows: the totals may be an estimate past the exact limit; breakdowns come from the same rows.
         counts_now, estimate = await totals_of(conn, query)
         counts_before, estimate_before = await totals_of(conn, query.with_range(previous_start, previous_end))
         estimate = estimate or estimate_before
-        found = {} if estimate else await aggregate(conn, query, organization_id, ranges, "all", organization_zone)  # type: ignore[arg-type]
+        found = {} if estimate else await aggregate(conn, query, organization_id, ranges, "all", organization_zone)
         if estimate:
             found = {(0, "\x1f\x1f"): counts_now, (1, "\x1f\x1f"): counts_before}
     now_counts, before_counts = Counts(), Counts()

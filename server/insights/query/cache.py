@@ -48,8 +48,8 @@ class QueryCache:
         generation: str | None = None
         try:
             found = await self._redis.run(lambda r: r.mget([generation_key, key]))
-            generation = found[0] or "0"
-            entry = found[1]
+            generation = str(found[0] or "0")  # the client decodes responses: str
+            entry = found[1] if isinstance(found[1], str) else None
             if entry is not None:
                 stored_generation, _, payload = entry.partition("|")
                 if stored_generation == generation:

@@ -138,7 +138,7 @@ def _keyset(order: _Order, after: list[Any] | None, params: Params) -> tuple[lis
 
 
 def page_statement(query: InteractionQuery, organization_id: UUID, order: _Order, after: list[Any] | None,
-                   offset: int, limit: int) -> tuple[sql.Composable, Params, int]:
+                   offset: int, limit: int) -> tuple[sql.Composed, Params, int]:
     """One page's statement (and its keyset phase: -1 for an offset page in sentiment order)."""
     params: Params = {}
     conds = raw_conditions(query, organization_id, params)
@@ -235,7 +235,8 @@ async def totals(
     conds = raw_conditions(query, organization_id, params)
     statement = sql.SQL(
         "SELECT count(*), count(*) FILTER (WHERE s.sentiment_label = 'negative'),"
-        " count(*) FILTER (WHERE s.sentiment_label = 'neutral'), count(*) FILTER (WHERE s.sentiment_label = 'positive'),"
+        " count(*) FILTER (WHERE s.sentiment_label = 'neutral'),"
+        " count(*) FILTER (WHERE s.sentiment_label = 'positive'),"
         " count(*) FILTER (WHERE s.sentiment_label = 'pending'),"
         " coalesce(sum(s.sentiment_score) FILTER (WHERE s.sentiment_label = 'negative'), 0),"
         " coalesce(sum(s.sentiment_score) FILTER (WHERE s.sentiment_label = 'neutral'), 0),"

@@ -154,7 +154,8 @@ def _bounds(pieces: Sequence[tuple[T, T, int]]) -> tuple[list[T], list[int]]:
 
 _ROLLUP_SUMS = """sum(r.negative), sum(r.neutral), sum(r.positive), sum(r.pending), sum(r.unscored),
        sum(r.negative_score), sum(r.neutral_score), sum(r.positive_score)"""
-_RAW_SUMS = """count(*) FILTER (WHERE i.sentiment_label = 'negative'), count(*) FILTER (WHERE i.sentiment_label = 'neutral'),
+_RAW_SUMS = """count(*) FILTER (WHERE i.sentiment_label = 'negative'),
+       count(*) FILTER (WHERE i.sentiment_label = 'neutral'),
        count(*) FILTER (WHERE i.sentiment_label = 'positive'), count(*) FILTER (WHERE i.sentiment_label = 'pending'),
        count(*) FILTER (WHERE i.sentiment_label NOT IN ('negative', 'neutral', 'positive', 'pending')),
        coalesce(sum(i.sentiment_score) FILTER (WHERE i.sentiment_label = 'negative'), 0),
@@ -177,7 +178,7 @@ def _key(alias: str, dimension: Dimension | None) -> sql.Composable:
 def _piece_sql(
     source: str, column: str, pieces: Sequence[tuple[Any, Any, int]], kind: str, dimension: Dimension | None,
     conditions: list[sql.Composable], params: Params, name: str,
-) -> sql.Composable:
+) -> sql.Composed:
     bounds, bucket_of = _bounds(pieces)
     params[f"{name}_bounds"], params[f"{name}_bucket"] = bounds, bucket_of
     params[f"{name}_lo"], params[f"{name}_hi"] = bounds[0], bounds[-1]
@@ -198,7 +199,7 @@ def _piece_sql(
 def aggregate_sql(
     query: InteractionQuery, organization_id: UUID, ranges: Sequence[tuple[datetime, datetime]],
     dimension: Dimension | None, organization_zone: ZoneInfo | None,
-) -> tuple[sql.Composable, Params]:
+) -> tuple[sql.SQL | sql.Composed, Params]:
     """One statement answering counts per (bucket number, key) for the given ranges."""
     params: Params = {}
     parts: list[sql.Composable] = []

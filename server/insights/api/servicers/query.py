@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TypeVar
 
-from google.api import httpbody_pb2
+from google.api import httpbody_pb2  # type: ignore[import-untyped]
 from google.protobuf.message import Message
 
 from insights.api.converters import query as convert
+from insights.api.converters.common import pattern
 from insights.api.types import Context
 from insights.context import current_call
 from insights.query.cache import QueryCache
@@ -22,6 +23,7 @@ from insights.query.service import QueryService
 from insights.settings import QuerySettings
 from insights.v1 import query_pb2, query_pb2_grpc
 
+R = TypeVar("R", bound=Message)
 CONTENT_TYPES = {"ndjson": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 
 
@@ -31,8 +33,8 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         self._cache = cache
         self._settings = settings
 
-    async def _cached(self, method: str, request: Message, ttl_s: int, response_type: type[Any],
-                      compute: Callable[[], Awaitable[Message]], *, moving: bool = False) -> Any:
+    async def _cached(self, method: str, request: Message, ttl_s: int, response_type: type[R],
+                      compute: Callable[[], Awaitable[Message]], *, moving: bool = False) -> R:
         ctx = current_call.get()
         key = request.SerializeToString(deterministic=True)
         if moving:
@@ -89,7 +91,8 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
                 limit=request.breakdown_limit, compare=request.compare_previous))
 
         return await self._cached("GetSentimentTrends", request, self._settings.trends_ttl_s,
-                                  query_pb2.GetSentimentTrendsResponse, compute, moving=not convert.dates_given(request))
+                                  query_pb2.GetSentimentTrendsResponse, compute,
+                                  moving=not convert.dates_given(request))
 
     async def GetAggregatedMetrics(
         self, request: query_pb2.GetAggregatedMetricsRequest, context: Context
@@ -121,7 +124,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         async def compute() -> Message:
             found = await self._service.patterns(current_call.get(), request.customer_id, list(request.pattern_types),
                                                  request.include_expired)
-            return query_pb2.GetBehaviorPatternsResponse(patterns=[convert.pattern(p) for p in found])
+            return query_pb2.GetBehaviorPatternsResponse(patterns=[pattern(p) for p in found])
 
         return await self._cached("GetBehaviorPatterns", request, self._settings.profile_ttl_s,
                                   query_pb2.GetBehaviorPatternsResponse, compute)
