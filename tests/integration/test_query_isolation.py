@@ -44,8 +44,9 @@ def two(stack: Stack, database_url: str) -> tuple[Org, Org]:
 
 
 def _get(http: Any, org: Org, path: str, params: dict[str, Any]) -> dict[str, Any]:
-    dated = {"startDate": START.isoformat()} if path in ("/api/data/interactions", "/api/insights", "/api/insights/trends",
-                                                         "/api/insights/metrics", "/api/insights/heatmap") else {}
+    filtering = ("/api/data/interactions", "/api/insights", "/api/insights/trends", "/api/insights/metrics",
+                 "/api/insights/heatmap")
+    dated = {"startDate": START.isoformat()} if path in filtering else {}
     response = http.get(path, headers=org.headers, params={**dated, **params})
     assert response.status_code == 200, response.text
     return dict(response.json())

