@@ -190,6 +190,8 @@ class QuerySettings(BaseModel):
     """Cache TTL of sentiment trends."""
     export_batch: int = 2_000
     """Rows per keyset page (and per streamed chunk) of an export."""
+    work_mem_mb: int = 32
+    """``work_mem`` of read-side transactions: aggregations and sorts of rollup rows stay in memory."""
     search_similarity: float = 0.3
     """Least trigram word similarity (0..1) for the fuzzy customer look-up."""
 

