@@ -48,8 +48,9 @@ CREATE INDEX idx_interactions_customer_sample ON customer_interactions (organiza
 CREATE INDEX idx_interactions_org_score ON customer_interactions (organization_id, sentiment_score, timestamp, id)
   WHERE sentiment_score IS NOT NULL;
 
--- Customers: fuzzy look-up by external id, email or name (trigram word similarity), and keyset pages by
--- last activity. The unique (organization_id, external_id) index serves look-ups by external id.
+-- Customers: fuzzy look-up by external id, email or name (trigram word similarity; a GiST index answers
+-- "the nearest first" without scoring every match, which a GIN index cannot), and keyset pages by last
+-- activity. The unique (organization_id, external_id) index serves look-ups by external id.
 CREATE FUNCTION customer_search_text(external_id TEXT, email TEXT, first_name TEXT, last_name TEXT) RETURNS TEXT
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT lower(coalesce(external_id, '') || ' ' || coalesce(email, '') || ' ' || coalesce(first_name, '') || ' '
@@ -60,7 +61,7 @@ DROP INDEX idx_customers_external_id;
 DROP INDEX idx_customers_email;
 DROP INDEX idx_customers_segment;
 CREATE INDEX idx_customers_search ON customers
-  USING gin (customer_search_text(external_id, email, first_name, last_name) gin_trgm_ops);
+  USING gist (customer_search_text(external_id, email, first_name, last_name) gist_trgm_ops);
 CREATE INDEX idx_customers_last_seen ON customers (organization_id, last_seen_at, id);
 CREATE INDEX idx_customers_org_email ON customers (organization_id, lower(email));
 

@@ -14,17 +14,18 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
     AND to_tsvector('english', i.content) @@ websearch_to_tsquery('english', p_query)
 $$;
 
-CREATE FUNCTION tenant_customer_matches(p_query TEXT, p_threshold REAL)
+-- The nearest customers by trigram word similarity (GiST: nearest first, without scoring every match), at
+-- most p_limit of them and none below p_threshold.
+CREATE FUNCTION tenant_customer_matches(p_query TEXT, p_threshold REAL, p_limit INTEGER)
 RETURNS TABLE (id UUID, similarity REAL)
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-BEGIN
-  PERFORM set_config('pg_trgm.word_similarity_threshold', p_threshold::text, true);
-  RETURN QUERY
-    SELECT c.id, word_similarity(p_query, customer_search_text(c.external_id, c.email, c.first_name, c.last_name))
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+  SELECT n.id, n.similarity FROM (
+    SELECT c.id, (1 - (p_query <<-> customer_search_text(c.external_id, c.email, c.first_name, c.last_name)))::real
+           AS similarity
     FROM customers c
     WHERE c.organization_id = app_organization_id()
-      AND (p_query <% customer_search_text(c.external_id, c.email, c.first_name, c.last_name)
-           OR customer_search_text(c.external_id, c.email, c.first_name, c.last_name)
-              LIKE '%' || replace(replace(p_query, '%', ''), '_', '') || '%');
-END;
+    ORDER BY p_query <<-> customer_search_text(c.external_id, c.email, c.first_name, c.last_name)
+    LIMIT greatest(p_limit, 1)
+  ) n
+  WHERE n.similarity >= p_threshold
 $$;

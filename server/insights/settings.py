@@ -194,6 +194,8 @@ class QuerySettings(BaseModel):
     """``work_mem`` of read-side transactions: aggregations and sorts of rollup rows stay in memory."""
     search_similarity: float = 0.3
     """Least trigram word similarity (0..1) for the fuzzy customer look-up."""
+    search_limit: int = 500
+    """The fuzzy customer look-up ranks at most this many nearest customers."""
 
 
 class PatternSettings(BaseModel):

@@ -15,7 +15,7 @@ from tests.query_support import load, random_events, score_some, unique_tag
 from tests.support import Stack, bearer
 
 RECOMPUTED = """
-SELECT i.organization_id, {key} AS k, i.channel, coalesce(i.segment, '') AS segment, i.event_type,
+SELECT i.organization_id, {key} AS k, {dims},
        count(*) FILTER (WHERE i.sentiment_label = 'negative') AS negative,
        count(*) FILTER (WHERE i.sentiment_label = 'neutral') AS neutral,
        count(*) FILTER (WHERE i.sentiment_label = 'positive') AS positive,
@@ -27,6 +27,8 @@ SELECT i.organization_id, {key} AS k, i.channel, coalesce(i.segment, '') AS segm
 FROM customer_interactions i JOIN organizations o ON o.id = i.organization_id
 GROUP BY 1, 2, 3, 4, 5
 """
+DIMENSIONS = "i.channel, coalesce(i.segment, '') AS segment, i.event_type"
+NONE = "''::text, ''::text, ''::text"
 STORED = """
 SELECT organization_id, {col} AS k, channel, segment, event_type, negative, neutral, positive, pending, unscored,
        negative_score, neutral_score, positive_score FROM {table}
@@ -34,12 +36,13 @@ SELECT organization_id, {col} AS k, channel, segment, event_type, negative, neut
 
 
 def assert_rollups_exact(owner: psycopg.Connection) -> None:
-    for table, col, key in (
-        ("interaction_rollup_hourly", "hour", "date_trunc('hour', i.timestamp, 'UTC')"),
-        ("interaction_rollup_daily", "day", "(i.timestamp AT TIME ZONE o.time_zone)::date"),
+    for table, col, key, dims in (
+        ("interaction_rollup_hourly", "hour", "date_trunc('hour', i.timestamp, 'UTC')", DIMENSIONS),
+        ("interaction_rollup_daily", "day", "(i.timestamp AT TIME ZONE o.time_zone)::date", DIMENSIONS),
+        ("interaction_rollup_daily_totals", "day", "(i.timestamp AT TIME ZONE o.time_zone)::date", NONE),
     ):
         stored = set(owner.execute(STORED.format(col=col, table=table)).fetchall())
-        recomputed = set(owner.execute(RECOMPUTED.format(key=key)).fetchall())
+        recomputed = set(owner.execute(RECOMPUTED.format(key=key, dims=dims)).fetchall())
         assert stored == recomputed, (table, sorted(stored - recomputed)[:3], sorted(recomputed - stored)[:3])
 
 

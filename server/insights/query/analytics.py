@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import replace
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -132,12 +133,29 @@ async def trends(
 async def _distinct(conn: Conn, query: InteractionQuery, organization_id: UUID,
                     ranges: list[tuple[datetime, datetime]], sampled: bool) -> list[int]:
     """count(DISTINCT customer) per range, in one index-only scan over their union; ``sampled`` counts the
-    1-in-16 sample (times 16) from its partial index."""
+    1-in-16 sample (times 16) from its partial index. Disjoint ranges hash (range, customer) pairs once;
+    overlapping ones count per range."""
     params: Params = {}
     lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
     conds = raw_conditions(query.with_range(lo, hi), organization_id, params)
     if sampled:
         conds.append(sql.SQL("get_byte(uuid_send(i.customer_id), 15) < 16"))
+    ordered = sorted(ranges)
+    disjoint = all(a[1] <= b[0] for a, b in pairwise(ordered))
+    if disjoint:
+        bounds: list[datetime] = []
+        for start, end in ordered:
+            bounds += [start, end]
+        params["d_bounds"] = bounds
+        statement = sql.SQL(
+            "SELECT s.b, count(*) FROM (SELECT DISTINCT width_bucket(i.timestamp, %(d_bounds)s::timestamptz[]) AS b,"
+            " i.customer_id FROM customer_interactions i WHERE {}) s WHERE mod(s.b, 2) = 1 GROUP BY s.b"
+        ).format(where(conds))
+        async with conn.cursor(row_factory=tuple_row) as cur:
+            await cur.execute(statement, params)
+            found = {int(b): int(n) for b, n in await cur.fetchall()}
+        by_range = {r: found.get(2 * n + 1, 0) for n, r in enumerate(ordered)}
+        return [by_range[r] * (SAMPLE_FACTOR if sampled else 1) for r in ranges]
     counts = []
     for n, (start, end) in enumerate(ranges):
         params[f"d{n}_lo"], params[f"d{n}_hi"] = start, end
@@ -206,10 +224,14 @@ async def metrics(
     sampled = sample_now or sample_before  # both periods alike, so that their change compares like with like
     distinct = await _distinct(conn, query, organization_id, [(query.start, query.end),
                                                               (previous_start, previous_end)], sampled)
-    unfiltered = await _distinct(conn, active_query, organization_id, [
-        (active_end - timedelta(days=ACTIVE_DAYS), active_end),
-        (active_prev - timedelta(days=ACTIVE_DAYS), active_prev),
-    ], sampled)
+    active_ranges = [(active_end - timedelta(days=ACTIVE_DAYS), active_end),
+                     (active_prev - timedelta(days=ACTIVE_DAYS), active_prev)]
+    unfiltered_query = replace(query, channels=(), segments=(), event_types=(), sentiments=(), sentiment_min=None,
+                               sentiment_max=None, customer="", customer_id=None, q="", weekdays=(), hours=())
+    if unfiltered_query == query and active_ranges == [(query.start, query.end), (previous_start, previous_end)]:
+        unfiltered = distinct  # a 30-day period without filters: the active customers are its customers
+    else:
+        unfiltered = await _distinct(conn, active_query, organization_id, active_ranges, sampled)
     by_channel = _breakdown(found, 0, query, "channel", None) if not estimate else []
     by_segment = _breakdown(found, 1, query, "segment", None) if not estimate else []
     by_event = _breakdown(found, 2, query, "event_type", top_event_types or 10) if not estimate else []

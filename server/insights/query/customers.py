@@ -82,8 +82,9 @@ async def list_customers(conn: Conn, f: CustomerFilter, settings: QuerySettings)
     source = sql.SQL("customers c")
     if q:
         # Trigram matches through the index, in a function restricted to the tenant (db/migrations/0011).
-        params["q"], params["threshold"] = q, settings.search_similarity
-        source = sql.SQL("customers c JOIN tenant_customer_matches(%(q)s, %(threshold)s::real) m ON m.id = c.id")
+        params["q"], params["threshold"], params["candidates"] = q, settings.search_similarity, settings.search_limit
+        source = sql.SQL("customers c JOIN tenant_customer_matches(%(q)s, %(threshold)s::real, %(candidates)s) m"
+                         " ON m.id = c.id")
     if segments:
         params["segments"] = [s for s in segments if s != NO_SEGMENT]
         none = sql.SQL(" OR c.segment IS NULL") if NO_SEGMENT in segments else sql.SQL("")
@@ -118,7 +119,8 @@ async def list_customers(conn: Conn, f: CustomerFilter, settings: QuerySettings)
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(statement, params)
         rows = await cur.fetchall()
-        count_params = {k: v for k, v in params.items() if k in ("q", "threshold", "segments", "smin", "smax", "types")}
+        count_params = {k: v for k, v in params.items()
+                        if k in ("q", "threshold", "candidates", "segments", "smin", "smax", "types")}
         await cur.execute(sql.SQL("SELECT count(*) AS n FROM {} WHERE {}").format(
             source, sql.SQL(" AND ").join(filter_conds)), count_params)
         counted = await cur.fetchone()
@@ -133,7 +135,9 @@ async def list_customers(conn: Conn, f: CustomerFilter, settings: QuerySettings)
         last = items[-1]["_key"]
         token = encode_token(scope, [last.isoformat() if isinstance(last, datetime) else str(last),
                                      str(items[-1]["id"])])
-    return CustomerPage(customers, int(counted["n"]) if counted else 0, False, token)
+    total = int(counted["n"]) if counted else 0
+    # A fuzzy look-up ranks the nearest ``search_limit`` customers: past that the total is a lower bound.
+    return CustomerPage(customers, total, bool(q) and total >= settings.search_limit, token)
 
 
 async def current_patterns(conn: Conn, customer_id: UUID, types: tuple[str, ...] = (),

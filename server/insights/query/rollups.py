@@ -212,8 +212,10 @@ def aggregate_sql(
         p = plan(ranges, organization_zone)
         rollup_where = rollup_conditions(query, organization_id, params)
         if p.daily:
-            parts.append(_piece_sql("interaction_rollup_daily", "day", p.daily, "date", dimension, rollup_where,
-                                    params, "d"))
+            # Without dimensions, one row per day (db/migrations/0012) instead of one per combination.
+            plain = dimension is None and not (query.channels or query.segments or query.event_types)
+            table = "interaction_rollup_daily_totals" if plain else "interaction_rollup_daily"
+            parts.append(_piece_sql(table, "day", p.daily, "date", dimension, rollup_where, params, "d"))
         if p.hourly:
             parts.append(_piece_sql("interaction_rollup_hourly", "hour", p.hourly, "timestamptz", dimension,
                                     rollup_where, params, "h"))
