@@ -148,15 +148,11 @@ def _statements(org: UUID) -> Iterator[tuple[str, sql.Composable, dict[str, Any]
             order = interactions._Order("relevance", True, 50)
             statement, params, _ = interactions.page_statement(q, org, order, None, 0, 50)
             yield f"relevance {name}", statement, params
-        params = {}
-        conds = raw_conditions(q, org, params)
-        yield f"distinct {name}", sql.SQL(
-            "SELECT count(DISTINCT i.customer_id) FROM customer_interactions i WHERE {}").format(where(conds)), params
-        params = {}
-        conds = raw_conditions(q, org, params)
-        conds.append(sql.SQL("get_byte(uuid_send(i.customer_id), 15) < 16"))
-        yield f"distinct sample {name}", sql.SQL(
-            "SELECT count(DISTINCT i.customer_id) FROM customer_interactions i WHERE {}").format(where(conds)), params
+        for sampled in (False, True):
+            previous = (q.start - (q.end - q.start), q.start)
+            for ranges in ([(q.start, q.end), previous], [(q.start, q.end), (q.start - timedelta(days=3), q.end)]):
+                statement, params, _ = analytics.distinct_statement(q, org, ranges, sampled)
+                yield f"distinct {'sample ' if sampled else ''}{name}", statement, params
         params = {"limit": 2000}
         conds = raw_conditions(q, org, params)
         yield f"export {name}", sql.SQL(interactions._SELECT).format(extra=sql.SQL("")) + sql.SQL(

@@ -130,43 +130,47 @@ async def trends(
     return Trends(query, grain, previous_start, previous_end, points(None), breakdown, series)
 
 
-async def _distinct(conn: Conn, query: InteractionQuery, organization_id: UUID,
-                    ranges: list[tuple[datetime, datetime]], sampled: bool) -> list[int]:
-    """count(DISTINCT customer) per range, in one index-only scan over their union; ``sampled`` counts the
-    1-in-16 sample (times 16) from its partial index. Disjoint ranges hash (range, customer) pairs once;
-    overlapping ones count per range."""
+def distinct_statement(query: InteractionQuery, organization_id: UUID, ranges: list[tuple[datetime, datetime]],
+                       sampled: bool) -> tuple[sql.Composed, Params, bool]:
+    """count(DISTINCT customer) per range in one index-only scan over their union (``sampled``: the 1-in-16
+    sample from its partial index). Disjoint ranges hash (range, customer) pairs once and answer rows of
+    (odd range number, count); overlapping ones answer one row of counts. The flag says which."""
     params: Params = {}
     lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
     conds = raw_conditions(query.with_range(lo, hi), organization_id, params)
     if sampled:
         conds.append(sql.SQL("get_byte(uuid_send(i.customer_id), 15) < 16"))
     ordered = sorted(ranges)
-    disjoint = all(a[1] <= b[0] for a, b in pairwise(ordered))
-    if disjoint:
+    if all(a[1] <= b[0] for a, b in pairwise(ordered)):
         bounds: list[datetime] = []
         for start, end in ordered:
             bounds += [start, end]
         params["d_bounds"] = bounds
-        statement = sql.SQL(
+        return sql.SQL(
             "SELECT s.b, count(*) FROM (SELECT DISTINCT width_bucket(i.timestamp, %(d_bounds)s::timestamptz[]) AS b,"
             " i.customer_id FROM customer_interactions i WHERE {}) s WHERE mod(s.b, 2) = 1 GROUP BY s.b"
-        ).format(where(conds))
-        async with conn.cursor(row_factory=tuple_row) as cur:
-            await cur.execute(statement, params)
-            found = {int(b): int(n) for b, n in await cur.fetchall()}
-        by_range = {r: found.get(2 * n + 1, 0) for n, r in enumerate(ordered)}
-        return [by_range[r] * (SAMPLE_FACTOR if sampled else 1) for r in ranges]
+        ).format(where(conds)), params, True
     counts = []
     for n, (start, end) in enumerate(ranges):
         params[f"d{n}_lo"], params[f"d{n}_hi"] = start, end
         counts.append(sql.SQL("count(DISTINCT i.customer_id) FILTER (WHERE i.timestamp >= %({}_lo)s"
                               " AND i.timestamp < %({}_hi)s)").format(sql.SQL(f"d{n}"), sql.SQL(f"d{n}")))
+    return sql.SQL("SELECT {} FROM customer_interactions i WHERE {}").format(
+        sql.SQL(", ").join(counts), where(conds)), params, False
+
+
+async def _distinct(conn: Conn, query: InteractionQuery, organization_id: UUID,
+                    ranges: list[tuple[datetime, datetime]], sampled: bool) -> list[int]:
+    statement, params, disjoint = distinct_statement(query, organization_id, ranges, sampled)
+    factor = SAMPLE_FACTOR if sampled else 1
     async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute(sql.SQL("SELECT {} FROM customer_interactions i WHERE {}").format(
-            sql.SQL(", ").join(counts), where(conds)), params)
-        row = await cur.fetchone()
-    assert row is not None
-    return [int(v) * (SAMPLE_FACTOR if sampled else 1) for v in row]
+        await cur.execute(statement, params)
+        rows = await cur.fetchall()
+    if disjoint:
+        found = {int(b): int(n) for b, n in rows}
+        ordered = sorted(ranges)
+        return [found.get(2 * ordered.index(r) + 1, 0) * factor for r in ranges]
+    return [int(v) * factor for v in rows[0]]
 
 
 def _breakdown(found: dict[tuple[int, str], Counts], position: int, query: InteractionQuery, dimension: str,
