@@ -27,7 +27,8 @@ TENANT_TABLES = (
     "ingest_batch_idempotency",
     "pattern_jobs",
 )
-READ_ONLY_TABLES = ("interaction_rollup_hourly", "interaction_rollup_daily", "interaction_rollup_daily_totals")
+READ_ONLY_TABLES = ("interaction_rollup_hourly", "interaction_rollup_daily", "interaction_rollup_daily_totals",
+                    "interaction_rollup_hourly_totals")
 """Written only by the rollup triggers (as the owner): the application role may read them, nothing else."""
 
 

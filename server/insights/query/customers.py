@@ -121,9 +121,18 @@ async def list_customers(conn: Conn, f: CustomerFilter, settings: QuerySettings)
         rows = await cur.fetchall()
         count_params = {k: v for k, v in params.items()
                         if k in ("q", "threshold", "candidates", "segments", "smin", "smax", "types")}
-        await cur.execute(sql.SQL("SELECT count(*) AS n FROM {} WHERE {}").format(
+        count_params["cap"] = settings.exact_total_limit + 1
+        await cur.execute(sql.SQL("SELECT count(*) AS n FROM (SELECT 1 FROM {} WHERE {} LIMIT %(cap)s) s").format(
             source, sql.SQL(" AND ").join(filter_conds)), count_params)
         counted = await cur.fetchone()
+        estimate = False
+        if counted is not None and counted["n"] > settings.exact_total_limit:
+            # Past the limit: a 1 % block sample of the table, scaled (flagged as an estimate).
+            await cur.execute(sql.SQL("SELECT count(*) * 100 AS n FROM customers c TABLESAMPLE SYSTEM (1)"
+                                      " REPEATABLE (0) WHERE {}").format(sql.SQL(" AND ").join(filter_conds)),
+                              count_params)
+            sampled = await cur.fetchone()
+            counted, estimate = {"n": max(int(sampled["n"]) if sampled else 0, counted["n"])}, True
     items = []
     for row in rows:
         key_value = row.pop("sort_key")
@@ -137,7 +146,7 @@ async def list_customers(conn: Conn, f: CustomerFilter, settings: QuerySettings)
                                      str(items[-1]["id"])])
     total = int(counted["n"]) if counted else 0
     # A fuzzy look-up ranks the nearest ``search_limit`` customers: past that the total is a lower bound.
-    return CustomerPage(customers, total, bool(q) and total >= settings.search_limit, token)
+    return CustomerPage(customers, total, estimate or (bool(q) and total >= settings.search_limit), token)
 
 
 async def current_patterns(conn: Conn, customer_id: UUID, types: tuple[str, ...] = (),

@@ -211,14 +211,14 @@ def aggregate_sql(
     if query.rollup_answerable:
         p = plan(ranges, organization_zone)
         rollup_where = rollup_conditions(query, organization_id, params)
+        # Without dimensions, one row per day or hour (db/migrations/0012, 0013) instead of one per combination.
+        plain = dimension is None and not (query.channels or query.segments or query.event_types)
         if p.daily:
-            # Without dimensions, one row per day (db/migrations/0012) instead of one per combination.
-            plain = dimension is None and not (query.channels or query.segments or query.event_types)
             table = "interaction_rollup_daily_totals" if plain else "interaction_rollup_daily"
             parts.append(_piece_sql(table, "day", p.daily, "date", dimension, rollup_where, params, "d"))
         if p.hourly:
-            parts.append(_piece_sql("interaction_rollup_hourly", "hour", p.hourly, "timestamptz", dimension,
-                                    rollup_where, params, "h"))
+            table = "interaction_rollup_hourly_totals" if plain else "interaction_rollup_hourly"
+            parts.append(_piece_sql(table, "hour", p.hourly, "timestamptz", dimension, rollup_where, params, "h"))
         raw_pieces = p.raw
     else:
         raw_pieces = _merge([(lo, hi, i) for i, (lo, hi) in enumerate(ranges)])
