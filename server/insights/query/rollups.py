@@ -184,22 +184,11 @@ def _piece_sql(
     params[f"{name}_bounds"], params[f"{name}_bucket"] = bounds, bucket_of
     params[f"{name}_lo"], params[f"{name}_hi"] = bounds[0], bounds[-1]
     alias = "i" if source == "customer_interactions" else "r"
-    gaps = any(a[1] != b[0] for a, b in pairwise(pieces))
-    if alias == "i" and gaps:
-        # Sparse raw pieces (the partial-hour edges of many buckets): one index range scan per piece, not one
-        # scan of everything between the first and the last.
-        params[f"{name}_los"] = [lo for lo, _, _ in pieces]
-        params[f"{name}_his"] = [hi for _, hi, _ in pieces]
-        return sql.SQL(
-            "SELECT p.b AS b, {key} AS k, {sums} FROM unnest(%({los})s::timestamptz[], %({his})s::timestamptz[],"
-            " %({bucket})s::int[]) AS p(lo, hi, b) JOIN customer_interactions i"
-            " ON i.timestamp >= p.lo AND i.timestamp < p.hi WHERE {where} GROUP BY 1, 2"
-        ).format(key=_key(alias, dimension), sums=sql.SQL(_RAW_SUMS), los=sql.SQL(f"{name}_los"),
-                 his=sql.SQL(f"{name}_his"), bucket=sql.SQL(f"{name}_bucket"), where=where(conditions))
     col = sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(column))
     wb = sql.SQL("width_bucket({}, %({})s::{}[])").format(col, sql.SQL(f"{name}_bounds"), sql.SQL(kind))
     # Without gaps between the pieces every row of [lo, hi) is in one: the odd-bucket test (whose selectivity
     # the planner cannot estimate) is needed only when there are gaps.
+    gaps = any(a[1] != b[0] for a, b in pairwise(pieces))
     inside = sql.SQL(" AND mod({}, 2) = 1").format(wb) if gaps else sql.SQL("")
     return sql.SQL(
         "SELECT (%({bucket})s::int[])[({wb} + 1) / 2] AS b, {key} AS k, {sums} FROM {table} {alias}"
