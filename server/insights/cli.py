@@ -8,7 +8,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from insights.settings import get_settings
+from insights.settings import Settings, get_settings
 
 
 def _serve(_: argparse.Namespace) -> int:
@@ -82,7 +82,7 @@ def _worker(_: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        platform.worker.start()
+        platform.start_background()
         await stop.wait()
         await platform.close()  # a batch in flight is abandoned: its leases expire, its rows stay pending
 
@@ -137,8 +137,27 @@ def _retention(_: argparse.Namespace) -> int:
 
     settings = get_settings()
     configure_logging(settings.log_level)
-    print(json.dumps(run_retention(settings).as_dict()))
+    report = run_retention(settings)
+    _invalidate_caches(settings, report.affected_organizations)
+    print(json.dumps(report.as_dict()))
     return 0
+
+
+def _invalidate_caches(settings: Settings, organizations: list[str]) -> None:
+    """Retention deleted rows: the organizations' cached answers are stale (best effort, as after any write)."""
+    import redis
+
+    from insights.infra.keys import RedisKeys
+
+    keys = RedisKeys(settings.redis.key_prefix)
+    try:
+        client = redis.Redis.from_url(settings.redis_url, socket_timeout=settings.redis.timeout_s)
+        with client.pipeline(transaction=False) as pipe:
+            for organization_id in organizations:
+                pipe.incr(keys.cache_generation(organization_id))
+            pipe.execute()
+    except (redis.RedisError, OSError):
+        print("retention: Redis unavailable, cached answers expire by their TTL", file=sys.stderr)
 
 
 def _demo(args: argparse.Namespace) -> int:

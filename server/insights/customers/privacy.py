@@ -123,10 +123,11 @@ class PrivacyService:
         text_hashes = {keys.text_hash(t) for t in texts if t}
 
         async def purge(client: aioredis.Redis) -> None:
-            doomed = [
-                key for pattern in keys.customer_key_patterns(organization_id, customer_id)
-                async for key in client.scan_iter(match=pattern)
-            ]
+            # Cached read-side answers ("q:") may hold the customer's interactions in any list or page: they
+            # all go, not only the keys that name the customer.
+            patterns = [*keys.customer_key_patterns(organization_id, customer_id),
+                        f"{keys.cache_prefix(organization_id)}q:*"]
+            doomed = sorted({key for pattern in patterns async for key in client.scan_iter(match=pattern)})
             if text_hashes:  # one SCAN over the organization's predictions, whatever the model version
                 doomed += [
                     key async for key in client.scan_iter(match=keys.predictions_of(organization_id), count=1000)

@@ -21,7 +21,7 @@ from insights.infra.db import Conn
 INTERACTION_SELECT = """
 SELECT i.id, i.customer_id, c.external_id AS external_customer_id, i.timestamp, i.channel, i.event_type,
        i.content, i.metadata, i.sentiment, i.sentiment_confidence, i.processed_at, i.created_at, i.version,
-       i.metadata->'_enriched'->>'segment' AS segment
+       i.segment
 FROM customer_interactions i JOIN customers c ON c.id = i.customer_id
 """
 
@@ -64,6 +64,9 @@ def _id(*, id: UUID) -> UUID:
     return id
 
 
+build_interaction = _interaction
+"""An Interaction from the columns of ``INTERACTION_SELECT`` (for queries that select more)."""
+build_customer = _customer
 interaction_row = kwargs_row(_interaction)
 customer_row = kwargs_row(_customer)
 pattern_row = kwargs_row(_pattern)

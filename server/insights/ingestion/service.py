@@ -21,7 +21,7 @@ from insights.errors import ConflictError, FieldViolation, NotFoundError, Valida
 from insights.events.publisher import EventPublisher
 from insights.events.types import INTERACTION_UPDATED, NewEvent
 from insights.infra.db import Database
-from insights.ingestion.store import BatchKey, InteractionStore
+from insights.ingestion.store import BatchKey, InteractionStore, Invalidate
 from insights.ingestion.validation import (
     MAX_IDEMPOTENCY_KEY,
     InteractionInput,
@@ -85,10 +85,12 @@ def _same_event(a: ValidInteraction, b: ValidInteraction) -> bool:
 
 
 class IngestionService:
-    def __init__(self, settings: IngestionSettings, db: Database, events: EventPublisher) -> None:
+    def __init__(self, settings: IngestionSettings, db: Database, events: EventPublisher,
+                 invalidate: Invalidate | None = None) -> None:
         self._db = db
         self._events = events
-        self._store = InteractionStore(db, events)
+        self._invalidate = invalidate
+        self._store = InteractionStore(db, events, invalidate)
         self._max_batch = settings.max_batch
         self._max_stream_events = settings.max_stream_events
         self._stream_chunk = settings.stream_chunk
@@ -275,6 +277,8 @@ class IngestionService:
             )
             updated = await fetch_interaction(conn, current.id)
         assert updated is not None
+        if self._invalidate is not None:
+            await self._invalidate(organization_id)
         await self._events.publish(organization_id, NewEvent(
             INTERACTION_UPDATED, updated.id, updated.customer_id, updated.channel,
             {"version": updated.version, "eventType": updated.event_type}, updated.external_customer_id,

@@ -9,7 +9,8 @@ Everything that belongs together commits together, so a failure anywhere leaves 
    pending analysis job, so "stored" and "queued" cannot disagree.
 
 Lock order (shared with the analysis worker and erasure, so that none of them can deadlock): customer
-rows first, in ascending ``external_id`` order, then interaction rows.
+rows first, in ascending ``external_id`` order, then interaction rows, then the rollup rows that the
+interactions' statement triggers upsert (in key order; db/migrations/0010).
 After the commit, ``interaction.created`` events go to the organization's stream (best effort).
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -59,10 +61,15 @@ class BatchKey:
     size: int
 
 
+Invalidate = Callable[[UUID], Awaitable[object]]
+"""Marks an organization's cached read-side answers stale (after a commit)."""
+
+
 class InteractionStore:
-    def __init__(self, db: Database, events: EventPublisher) -> None:
+    def __init__(self, db: Database, events: EventPublisher, invalidate: Invalidate | None = None) -> None:
         self._db = db
         self._events = events
+        self._invalidate = invalidate
 
     async def store(
         self, organization_id: UUID, items: list[tuple[int, ValidInteraction]], batch: BatchKey | None = None,
@@ -84,14 +91,20 @@ class InteractionStore:
             fresh = [(index, v) for index, v in items if index not in duplicates]
             if fresh:
                 enrichments = {index: enrich(v.metadata) for index, v in fresh}
-                customer_ids, external_ids = await self._upsert_customers(conn, organization_id, fresh, enrichments)
+                customer_ids, external_ids, segments = await self._upsert_customers(
+                    conn, organization_id, fresh, enrichments
+                )
+                # The segment at the time of the interaction: the event's own, else the customer's.
                 rows = [
                     (new_ids[index], customer_ids[index], organization_id, v.timestamp, v.channel, v.event_type,
-                     v.content, _stored_metadata(v, enrichments[index]))
+                     v.content, _stored_metadata(v, enrichments[index]),
+                     enrichments[index].segment or segments[customer_ids[index]])
                     for index, v in fresh
                 ]
                 await self._insert_interactions(conn, rows)
                 out.update({index: Stored(new_ids[index], False) for index, _ in fresh})
+        if fresh and self._invalidate is not None:
+            await self._invalidate(organization_id)  # before answering: a read after this write sees it
         if fresh:
             customer_text = {customer: str(customer) for customer in set(customer_ids.values())}
             self._events.publish_soon(
@@ -193,9 +206,9 @@ class InteractionStore:
     async def _upsert_customers(
         self, conn: Conn, organization_id: UUID, items: list[tuple[int, ValidInteraction]],
         enrichments: dict[int, Enrichment],
-    ) -> tuple[dict[int, UUID], dict[UUID, str]]:
-        """Resolves or creates each item's customer and applies its counters: index → customer id, and
-        customer id → external id."""
+    ) -> tuple[dict[int, UUID], dict[UUID, str], dict[UUID, str | None]]:
+        """Resolves or creates each item's customer and applies its counters: index → customer id,
+        customer id → external id, and customer id → their segment after this call."""
         by_uuid = sorted({v.customer_uuid for _, v in items if v.customer_uuid is not None})
         external_of: dict[UUID, str] = {}
         if by_uuid:
@@ -237,7 +250,7 @@ class InteractionStore:
               last_seen_at = GREATEST(c.last_seen_at, EXCLUDED.last_seen_at),
               interaction_count = c.interaction_count + EXCLUDED.interaction_count,
               updated_at = now()
-            RETURNING id, external_id
+            RETURNING id, external_id, segment
             """,
             (
                 organization_id,
@@ -249,14 +262,16 @@ class InteractionStore:
                 [c.count for c in ordered],
             ),
         )
-        ids = {row["external_id"]: row["id"] for row in await cur.fetchall()}
-        return {index: ids[external(v)] for index, v in items}, {uuid: ext for ext, uuid in ids.items()}
+        returned = await cur.fetchall()
+        ids = {row["external_id"]: row["id"] for row in returned}
+        segments = {row["id"]: row["segment"] for row in returned}
+        return {index: ids[external(v)] for index, v in items}, {uuid: ext for ext, uuid in ids.items()}, segments
 
     async def _insert_interactions(self, conn: Conn, rows: list[tuple[Any, ...]]) -> None:
         if len(rows) == 1:
             await conn.execute(
                 "INSERT INTO customer_interactions (id, customer_id, organization_id, timestamp, channel,"
-                " event_type, content, metadata) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb)",
+                " event_type, content, metadata, segment) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)",
                 rows[0],
             )
             return
@@ -266,23 +281,23 @@ class InteractionStore:
             """
             CREATE TEMP TABLE IF NOT EXISTS ingest_buffer (
               id uuid, customer_id uuid, organization_id uuid, timestamp timestamptz, channel text,
-              event_type text, content text, metadata text
+              event_type text, content text, metadata text, segment text
             ) ON COMMIT DELETE ROWS
             """
         )
         async with conn.cursor() as cur:
             async with cur.copy(
                 "COPY ingest_buffer (id, customer_id, organization_id, timestamp, channel, event_type, content,"
-                " metadata) FROM STDIN (FORMAT BINARY)"
+                " metadata, segment) FROM STDIN (FORMAT BINARY)"
             ) as copy:
-                copy.set_types(["uuid", "uuid", "uuid", "timestamptz", "text", "text", "text", "text"])
+                copy.set_types(["uuid", "uuid", "uuid", "timestamptz", "text", "text", "text", "text", "text"])
                 for row in rows:
                     await copy.write_row(row)
             await cur.execute(
                 "INSERT INTO customer_interactions (id, customer_id, organization_id, timestamp, channel,"
-                " event_type, content, metadata)"
-                " SELECT id, customer_id, organization_id, timestamp, channel, event_type, content, metadata::jsonb"
-                " FROM ingest_buffer"
+                " event_type, content, metadata, segment)"
+                " SELECT id, customer_id, organization_id, timestamp, channel, event_type, content, metadata::jsonb,"
+                " segment FROM ingest_buffer"
             )
 
 

@@ -104,7 +104,8 @@ class EventSink(Protocol):
 
 
 ScoredHook = Callable[[UUID, list[UUID]], Awaitable[None]]
-"""Called after a commit with the organization and the customers whose interactions were scored."""
+"""Called after a commit with the organization and the customers whose interactions were processed (scored,
+or marked processed for want of text)."""
 
 
 def stored_sentiment(p: Prediction) -> StoredSentiment:
@@ -149,13 +150,14 @@ class AnalysisWorker:
             by_org[claim.organization_id].append(claim)
         written = 0
         for organization_id, group in by_org.items():
-            events = await self._write(organization_id, group, scored)
+            events, changed = await self._write(organization_id, group, scored)
             written += len(events)
             # After COMMIT: subscribers must never hear of a score that could still roll back.
             if self._events is not None and events:
                 await self._events.publish_many(organization_id, events)  # best effort
-            if self._on_scored is not None and events:
-                await self._on_scored(organization_id, sorted({c.customer_id for c in group if c.id in scored}))
+            # Every processed row, scored or without text: patterns depend on all of a customer's activity.
+            if self._on_scored is not None and changed:
+                await self._on_scored(organization_id, changed)
         SCORED.inc(written)
         return BatchReport(claimed=len(claims), scored=written, without_text=len(claims) - len(with_text))
 
@@ -169,7 +171,10 @@ class AnalysisWorker:
             async with self._db.global_tx() as conn:
                 await conn.execute(_RELEASE, ([c.id for c in claims],))
 
-    async def _write(self, organization_id: UUID, group: list[Claim], scored: dict[UUID, Prediction]) -> list[NewEvent]:
+    async def _write(
+        self, organization_id: UUID, group: list[Claim], scored: dict[UUID, Prediction]
+    ) -> tuple[list[NewEvent], list[UUID]]:
+        """Writes one organization's results; returns its events and the customers whose rows were written."""
         values = []
         for claim in group:
             p = scored.get(claim.id)
@@ -201,7 +206,7 @@ class AnalysisWorker:
                 },
                 claim.external_customer_id,
             ))
-        return events
+        return events, sorted({c.customer_id for c in group if c.id in written})
 
     @staticmethod
     async def _update_averages(conn: Conn, customers: list[UUID]) -> dict[UUID, Decimal | None]:
