@@ -114,7 +114,7 @@ def test_analysis_needs_its_permission(api: Stack) -> None:
 def test_score_invariants_through_the_api(http: httpx.Client, org: Org, text: str) -> None:
     single = http.get(f"/api/insights/sentiment?text={quote(text, safe='')}", headers=org.headers)
     batch = http.post("/api/insights/analyze", headers=org.headers, json={"texts": [text]})
-    if not text.strip():
+    if not text.strip() or "\x00" in text:  # no text, or text PostgreSQL cannot hold: named at the boundary
         assert single.status_code == 400 and list(field_violations(single)) == ["text"]
         assert batch.status_code == 400 and list(field_violations(batch)) == ["texts[0]"]
         return

@@ -37,7 +37,10 @@ def test_rest_rejects_the_same_fields(stack: Stack, org: Org, customer: tuple[st
     moment = ts[0] if ts[0].year < 2000 else datetime.now(UTC) - (NOW - ts[0])
     body = {"customerId": customer[0], "timestamp": iso(moment), "channel": channel, "eventType": event_type[0],
             "content": content, "idempotencyKey": key[0]}
-    expected = expected_bad(customer, ts, channel, event_type, content, (None, True), key)
+    # A NUL anywhere is refused at the boundary, for the whole request, naming the fields that hold one;
+    # otherwise the core names every rule a field breaks.
+    with_nul = {name for name, value in body.items() if isinstance(value, str) and "\x00" in value}
+    expected = with_nul or expected_bad(customer, ts, channel, event_type, content, (None, True), key)
     with stack.client() as http:
         response = http.post("/api/data/ingest", headers=org.headers, json=body)
     if expected:
