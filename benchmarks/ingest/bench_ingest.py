@@ -362,7 +362,8 @@ def main() -> None:
             results["subscribers"] = {"count": args.subscribers, "instances": args.instances,
                                       "client_processes": args.client_processes, "events_per_s": args.sub_rate, **subs}
             say(f"commit -> {args.subscribers} subscribers", f"p50 {subs['p50_ms']:.1f} ms  p99 {subs['p99_ms']:.1f} ms"
-                f"  max {subs['max_ms']:.1f} ms  ({subs['deliveries']} of {subs['expected']} deliveries; failures {subs['failures']})")
+                f"  max {subs['max_ms']:.1f} ms  ({subs['deliveries']} of {subs['expected']} deliveries;"
+                f" failures {subs['failures']})")
         results["machine"]["uptime_after"] = machine()["uptime"]
         if parts >= {"throughput", "single", "subscribers"}:
             OUT.write_text(json.dumps(results, indent=2))
