@@ -18,9 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-import onnxruntime as ort
 
 from insights.inference.repository import ModelFiles, TextEncoder, is_batch_invariant, plan_buckets
+from insights.inference.session import open_session
 from insights.inference.types import InferenceUnavailable, Logits, Prediction, TokenArray, prediction_from_logits
 from insights.infra.logging import get_logger
 
@@ -38,15 +38,7 @@ class _Model:
     """The loaded session, its tokenizer and the version it came from (used from the worker thread)."""
 
     def __init__(self, files: ModelFiles, version: str, threads: int, overhead_tokens: int) -> None:
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # No busy-waiting between runs: in the server process the spinning pool threads would take the
-        # cores from the gRPC threads and the event loop that handle the very requests being scored.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(files.onnx_path(version)), opts, providers=["CPUExecutionProvider"])
+        self.session = open_session(str(files.onnx_path(version)), threads)
         self.encoder = TextEncoder(files.tokenizer_path)
         self.version = version
         self._overhead = overhead_tokens
