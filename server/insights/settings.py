@@ -239,8 +239,9 @@ class InferenceSettings(BaseModel):
 class WorkerSettings(BaseModel):
     enabled: bool = True
     """Run the analysis worker inside ``insights serve`` (``insights worker`` runs it alone)."""
-    batch_size: int = 32
-    """Pending interactions claimed per batch."""
+    batch_size: int = 128
+    """Pending interactions claimed per batch (one backend call; the next batch is scored while this one is written
+    back)."""
     poll_interval_s: float = 1.0
     """Pause between polls when nothing is pending, or after the model tier failed."""
     inference_timeout_s: float = 30.0
