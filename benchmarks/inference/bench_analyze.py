@@ -62,7 +62,6 @@ def main() -> int:
     url = create_database()
     stack = Stack(url, REDIS_URL, Path(tempfile.mkdtemp(prefix="bench-analyze-")), extra_env={
         "INSIGHTS_INFERENCE__MODEL_REPOSITORY": str(MODEL_REPOSITORY), "INSIGHTS_WORKER__ENABLED": "false",
-        "INSIGHTS_LOG_LEVEL": "WARNING",
     })
     client_ms: list[float] = []
     server_ms: list[float] = []
