@@ -91,3 +91,44 @@ async def eventually(condition: Callable[[], Awaitable[bool]], timeout_s: float,
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+_REVIEW_SENTENCES = [
+    "I ordered the blender three weeks ago and it finally arrived yesterday.",
+    "The packaging was damaged, but the jug itself was intact.",
+    "Setting it up took five minutes and the instructions were clear.",
+    "It crushes ice without any trouble and is quieter than my old one.",
+    "After two uses the lid started to leak, which is really disappointing.",
+    "Customer service replied within a day and sent a replacement lid.",
+    "The motor smells hot when I make thick smoothies.",
+    "For the price I expected better build quality.",
+    "My kids love the milkshakes we make with it every weekend.",
+    "The buttons are confusing and the pulse mode barely works.",
+    "Cleaning is easy because the blade assembly comes apart.",
+    "I would buy it again, it has made breakfast so much faster.",
+    "Honestly it is the worst kitchen purchase I have made in years.",
+    "It does the job, nothing more and nothing less.",
+    "The courier left it in the rain and the box was soaked.",
+    "Five stars for the design, two stars for the noise.",
+]
+
+
+def long_reviews(n: int, seed: int = 11) -> list[str]:
+    """``n`` distinct product reviews of 300 to 1,000 characters (several sentence windows each), as
+    customers write them; a run id keeps them new to the prediction cache."""
+    import random
+    import uuid
+
+    rng = random.Random(seed)
+    run = uuid.uuid4().hex[:8]
+    reviews = []
+    for i in range(n):
+        target = rng.randint(300, 1000)
+        text = f"Review {run}-{i}."
+        while True:
+            sentence = rng.choice(_REVIEW_SENTENCES)
+            if len(text) + 1 + len(sentence) > min(target, 1000):
+                break
+            text = f"{text} {sentence}"
+        reviews.append(text)
+    return reviews

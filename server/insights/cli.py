@@ -78,6 +78,11 @@ def _worker(_: argparse.Namespace) -> int:
 
         platform = WorkerPlatform.build(settings)
         await platform.start()
+        if settings.network.metrics_port:
+            # The worker's counters and backlog gauges; unauthenticated, so on network.metrics_host only.
+            from prometheus_client import start_http_server
+
+            start_http_server(settings.network.metrics_port, addr=settings.network.metrics_host)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

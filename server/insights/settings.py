@@ -213,10 +213,21 @@ class InferenceSettings(BaseModel):
     """Most texts per model run (Triton's max_batch_size)."""
     batch_window_ms: float = 0.0
     """How long the embedded micro-batcher waits for more texts once one has arrived (0: no waiting)."""
-    timeout_s: float = 0.5
-    """Deadline of the model tier for an on-demand analysis; past it, VADER answers."""
+    timeout_s: float = 1.0
+    """Fixed part of an on-demand analysis's deadline for the model tier (the per-text and per-window parts are
+    added). Only a tier that misses the whole deadline (hung, far behind) gets VADER's answer, as a tier that is
+    down does; a slow answer within it is the model's, counted against ``sla_s``."""
+    timeout_per_text_s: float = 0.05
+    """Deadline added per text of an on-demand analysis."""
+    timeout_per_window_s: float = 0.05
+    """Deadline added per sentence window (a text longer than 160 characters is scored in windows), about 10x
+    what one window takes on 2 cores; also added per row to a Triton attempt's deadline."""
+    sla_s: float = 0.5
+    """Response-time target of an analysis call: slower answers are logged and counted
+    (``insights_sentiment_sla_misses_total``)."""
     triton_attempt_timeout_s: float = 2.0
-    """Deadline of one Triton attempt (retries after 100/200/400 ms while the overall deadline allows)."""
+    """Fixed part of one Triton attempt's deadline, plus ``timeout_per_window_s`` per row it carries (retries
+    after 100/200/400 ms while the overall deadline allows)."""
     triton_breaker_threshold: int = 5
     """Consecutive failed Triton attempts that open the circuit."""
     triton_breaker_reset_s: float = 5.0
@@ -228,14 +239,19 @@ class InferenceSettings(BaseModel):
 class WorkerSettings(BaseModel):
     enabled: bool = True
     """Run the analysis worker inside ``insights serve`` (``insights worker`` runs it alone)."""
-    batch_size: int = 32
-    """Pending interactions claimed per batch."""
+    batch_size: int = 128
+    """Pending interactions claimed per batch (one backend call; the next batch is scored while this one is written
+    back)."""
     poll_interval_s: float = 1.0
     """Pause between polls when nothing is pending, or after the model tier failed."""
     inference_timeout_s: float = 30.0
     """Deadline of one batch's model call."""
     lease_s: float = 120.0
     """How long a claim lasts: a worker that dies holding rows leaves them to be claimed again after it."""
+    backlog_interval_s: float = 15.0
+    """How often the worker reads the backlog for its gauges (pending rows, age of the oldest); 0: never."""
+    backlog_count_limit: int = 100_000
+    """Most pending rows the backlog gauge counts (a bounded index scan); a bigger backlog reads as this."""
 
 
 class IngestionSettings(BaseModel):

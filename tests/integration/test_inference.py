@@ -257,9 +257,58 @@ async def test_model_tier_failure_answers_rule_based_and_is_not_cached(
     results = await service.analyze_batch(CTX, ["I love it", "I hate it"])
     assert [r.prediction.model for r in results] == [RULE_BASED, RULE_BASED]
     assert [r.prediction.label for r in results] == ["positive", "negative"]
+    assert [(r.source, r.fallback_reason) for r in results] == [("fallback", "unavailable")] * 2
     for r in results:
         check_score_invariants(r.prediction)
     await broken.close()
+    await redis_client.close()
+
+
+class Slow:
+    """A healthy tier that takes its time: the real embedded backend behind a fixed delay."""
+
+    def __init__(self, inner: EmbeddedBackend, delay_s: float) -> None:
+        self.inner, self.delay_s, self.name = inner, delay_s, "slow"
+        self.timeouts: list[float | None] = []
+
+    @property
+    def model_version(self) -> str | None:
+        return self.inner.model_version
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def predict(self, texts: list[str], *, timeout_s: float | None = None,
+                      background: bool = False) -> list[Prediction]:
+        self.timeouts.append(timeout_s)
+        async with asyncio.timeout(timeout_s):
+            await asyncio.sleep(self.delay_s)
+            return await self.inner.predict(texts, timeout_s=timeout_s, background=background)
+
+
+async def test_a_slow_healthy_tier_answers_with_the_model_and_misses_the_sla(
+    embedded: EmbeddedBackend, database_url: str, redis_url: str
+) -> None:
+    from prometheus_client import REGISTRY
+
+    from tests.inference_support import long_reviews
+
+    settings = inference_settings(database_url, redis_url, inference={"sla_s": 0.01, "prediction_cache_ttl_s": 0})
+    slow = Slow(embedded, delay_s=0.05)
+    redis_client = Redis.from_settings(settings)
+    service = AnalysisService(settings.inference, LongTextBackend(slow), redis_client)
+    misses = REGISTRY.get_sample_value("insights_sentiment_sla_misses_total", {"call": "batch"}) or 0.0
+    reviews = long_reviews(8)
+    results = await service.analyze_batch(CTX, reviews)
+    assert [(r.prediction.model, r.source) for r in results] == [("sentiment", "model")] * 8
+    assert REGISTRY.get_sample_value("insights_sentiment_sla_misses_total", {"call": "batch"}) == misses + 1
+    # The deadline grows with the work: texts and their sentence windows.
+    windows = sum(len(split_windows(r)) for r in reviews)
+    inference = settings.inference
+    assert slow.timeouts == [pytest.approx(inference.timeout_s + 8 * inference.timeout_per_text_s
+                                           + windows * inference.timeout_per_window_s)]
+    assert service.deadline_s(reviews) > service.deadline_s(reviews[:1]) > service.deadline_s(["short"])
     await redis_client.close()
 
 

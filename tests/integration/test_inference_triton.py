@@ -27,6 +27,7 @@ from tests.inference_support import (
     analyze,
     assert_score_invariants,
     eventually,
+    long_reviews,
     new_analyst_org,
     requires_model,
 )
@@ -137,6 +138,10 @@ def test_with_triton_stopped_ingestion_continues_analysis_falls_back_and_pending
         assert info.status_code == 200 and info.json()["backend"] == "triton", info.text
         up = analyze(http, org, "The new dashboard is brilliant")
         assert up.status_code == 200 and up.json()["model"] == "sentiment", up.text
+        reviews = long_reviews(32)
+        batch = http.post("/api/insights/analyze", headers=org.headers, json={"texts": reviews})
+        assert batch.status_code == 200, batch.text
+        assert [(r["model"], r["source"]) for r in batch.json()["results"]] == [("sentiment", "model")] * 32
 
         triton.stop()
         try:
@@ -151,7 +156,16 @@ def test_with_triton_stopped_ingestion_continues_analysis_falls_back_and_pending
             fallback = analyze(http, org, "I am furious, my order never arrived")
             assert fallback.status_code == 200, fallback.text
             assert fallback.json()["model"] == "rule-based"
+            assert fallback.json()["source"] == "fallback"
+            assert fallback.json()["fallbackReason"] in {"unavailable", "circuit_open"}
             assert_score_invariants(fallback.json())
+            # New texts (none cached) while the tier is down: every one rule-based, flagged, with the reason.
+            down = http.post("/api/insights/analyze", headers=org.headers, json={"texts": long_reviews(32, seed=12)})
+            assert down.status_code == 200, down.text
+            for result in down.json()["results"]:
+                assert (result["model"], result["source"]) == ("rule-based", "fallback"), result
+                assert result["fallbackReason"] in {"unavailable", "circuit_open"}, result
+                assert_score_invariants(result)
 
             with psycopg.connect(triton_stack.database_url) as owner:
                 still = owner.execute("SELECT count(*) FROM customer_interactions WHERE id = ANY(%s::uuid[])"

@@ -34,7 +34,7 @@ from insights.infra.redis import Redis
 from insights.sentiment.worker import AnalysisWorker
 from insights.settings import Settings
 from tests.fixtures.databases import create_database, drop_database
-from tests.inference_support import MODEL_FILES, inference_settings, requires_model
+from tests.inference_support import MODEL_FILES, eventually, inference_settings, requires_model
 from tests.support import free_port, wait_until
 
 pytestmark = requires_model
@@ -318,3 +318,31 @@ async def test_model_tier_down_leaves_rows_pending_for_the_model(
     assert models == [("sentiment", backend.model_version)] * 2
 
 
+
+
+async def test_the_running_worker_scores_the_backlog_oldest_first_and_reports_it(
+    worker_settings: Settings, db: Database, backend: EmbeddedBackend, owner: psycopg.Connection,
+) -> None:
+    """``run`` (the loop that writes one batch back while the next is scored) drains a backlog in claim
+    order, oldest first, batch by batch; the backlog read behind the gauges sees it and then sees none."""
+    from prometheus_client import REGISTRY
+
+    contents = [f"backlog {i}: {'a lovely' if i % 3 else 'an awful'} experience" for i in range(40)]
+    _, ids = seed(owner, contents)  # one INSERT each: created_at ascending in this order
+    recording = Recording(backend)
+    worker = AnalysisWorker(worker_settings.worker, db, recording)
+    pending_rows, oldest_age_s = await worker.read_backlog()
+    assert pending_rows >= len(ids) and oldest_age_s > 0
+    worker.start()
+    try:
+        async def drained() -> bool:
+            return pending(owner, ids) == 0
+
+        await eventually(drained, 120, "the running worker to score the backlog")
+        assert REGISTRY.get_sample_value("insights_worker_pending_rows") is not None
+    finally:
+        await worker.stop()
+    size = worker_settings.worker.batch_size
+    batches = [recording.texts[i : i + size] for i in range(0, len(recording.texts), size)]
+    assert [set(b) for b in batches] == [set(contents[i : i + size]) for i in range(0, len(contents), size)]
+    assert await worker.read_backlog() == (0, 0.0)

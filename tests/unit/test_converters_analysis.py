@@ -24,6 +24,10 @@ def test_sentiment_result_for_a_single_text_and_a_batch_item(response: Any) -> N
         "positive", 0.8, "sentiment", "3", True)
     assert (message.scores.negative, message.scores.neutral, message.scores.positive) == (0.05, 0.15, 0.8)
     assert message.processing_time_ms == 1.235
+    assert (message.source, message.fallback_reason) == ("model", "")
+    fallback = sentiment_result(response, SentimentResult(PREDICTION, 2.0, source="fallback",
+                                                          fallback_reason="circuit_open"))
+    assert (fallback.source, fallback.fallback_reason) == ("fallback", "circuit_open")
 
 
 def test_model_info_lists_the_production_version_or_none() -> None:

@@ -3,7 +3,8 @@
 Real test texts in split order (not length-sorted, as a server's micro-batcher sees them),
 pre-tokenized so only the model is timed; each batch is right-padded to its longest text. Batch 32
 also runs on the same texts sorted by length (what a batch scorer could do), for comparison.
-ONNX Runtime: intra_op_num_threads=2, sequential execution; PyTorch: torch.set_num_threads(2).
+ONNX Runtime: the server's session options (insights.inference.session: 2 intra-op threads, sequential,
+no spinning); PyTorch: torch.set_num_threads(2).
 Engines take turns for ``rounds`` rounds and each keeps its best round, to damp noise from other
 processes on the machine.
 """

@@ -262,6 +262,26 @@ def write_card(work_dir: Path, repo_dir: Path, splits: Splits) -> None:
         "- Levers not yet tried: a larger base model (the task fixes all-MiniLM-L6-v2), training on reviews "
         "(excluded here so that the out-of-domain numbers stay honest).",
         "",
+        "## Serving notes",
+        "",
+        '- Every runner of this file opens it with the same ONNX Runtime options '
+        '(`insights/inference/session.py` `session_options`: 2 intra-op threads, 1 inter-op thread, '
+        "sequential, all graph optimizations, no spinning): the embedded backend, the local Triton's "
+        "python model, and this package's evaluation and speed benchmark, so the speed numbers measure "
+        'what the server runs.',
+        '- The int8 file is not batch-invariant (its activation scales are computed over the whole padded'
+        ' batch), so the servers run it one unpadded text at a time, inside one job per call (all '
+        'sentence windows of an analysis at once); a batch-invariant file (fp32, static int8) would run '
+        "in length buckets. A text's scores never depend on its batch-mates.",
+        "- An analysis's deadline grows with its texts and sentence windows "
+        '(`INSIGHTS_INFERENCE__TIMEOUT_S`, `__TIMEOUT_PER_TEXT_S`, `__TIMEOUT_PER_WINDOW_S`): a slow '
+        "answer of a healthy model tier is still this model's, timed against the 500 ms target "
+        '(`insights_sentiment_sla_misses_total`); VADER answers only when the tier is down, unreachable, '
+        'its circuit open, or past the whole deadline, and each answer says which (`source`, '
+        '`fallbackReason`).',
+        '- Static int8 (QDQ) as a batch-invariant alternative: '
+        '`benchmarks/inference/RESULTS_static_int8.md`.',
+        "",
         "Inference speed: see `benchmarks/inference/RESULTS.md`.",
         "",
     ]

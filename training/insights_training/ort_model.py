@@ -13,26 +13,16 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 
 from insights.inference.long_text import combine, split_windows
 from insights.inference.repository import TextEncoder, is_batch_invariant
-
-
-def session_options(threads: int = 2) -> ort.SessionOptions:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads  # 2-core machine: one thread per core
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return opts
+from insights.inference.session import open_session
 
 
 class OnnxSentiment:
     def __init__(self, model_path: Path, tokenizer_path: Path, threads: int = 2) -> None:
-        self.session = ort.InferenceSession(
-            str(model_path), session_options(threads), providers=["CPUExecutionProvider"]
-        )
+        # The server's own options (insights.inference.session), so timings measure what it runs.
+        self.session = open_session(str(model_path), threads)
         self.encoder = TextEncoder(tokenizer_path)
         self.input_names = {i.name for i in self.session.get_inputs()}
         # As in the server: an int8 dynamic graph is run text by text (see is_batch_invariant).

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from enum import StrEnum
 
-from insights.inference.types import InferenceUnavailable
+from insights.inference.types import CIRCUIT_OPEN, InferenceUnavailable
 from insights.infra.logging import get_logger
 
 log = get_logger(__name__)
@@ -53,7 +53,7 @@ class CircuitBreaker:
             self._probe_in_flight = True
             return
         retry_after = max(0.1, self._reset_after_s - (self._clock() - self._opened_at))
-        raise InferenceUnavailable(f"{self.name}: circuit open", retry_after_s=retry_after)
+        raise InferenceUnavailable(f"{self.name}: circuit open", retry_after_s=retry_after, reason=CIRCUIT_OPEN)
 
     def success(self) -> None:
         if self._state is not BreakerState.CLOSED:

@@ -1,12 +1,15 @@
 """ONNX Runtime in process, with asyncio micro-batching.
 
-Concurrent ``predict`` calls put their texts on one queue; a single batcher task takes up to
-``max_batch`` texts and runs them in one worker thread. Texts that arrive while a run is busy queue
-up and form the next batch, so batches grow with load without delaying a lone request
-(``window_ms`` optionally waits for more texts once the first has arrived). One ORT run at a time,
-each using ``threads`` intra-op threads: on a 2-core machine two concurrent runs would only fight
-over the cores. A batch-invariant (fp32) model runs in length buckets, so a long review does not make
-31 short tweets pay for its padding; an int8 dynamic one runs text by text (see is_batch_invariant).
+A ``predict`` call is one job: all its texts (for an analysis, every sentence window of its texts) go
+to the model in one worker-thread run, which plans them into length buckets. Jobs that arrive while a
+run is busy are merged into the next run, so batches grow with load without delaying a lone request
+(``window_ms`` optionally waits for more jobs once the first has arrived). On-demand jobs run whole and
+first; the worker's background jobs run in chunks of ``background_chunk`` texts, so an on-demand call
+waits for one chunk at most. One ORT run at a time, each using ``threads`` intra-op threads: on a
+2-core machine two concurrent runs would only fight over the cores. A batch-invariant model runs in
+length buckets of at most ``max_batch`` texts, so a long review does not make short tweets pay for its
+padding; an int8 dynamic one runs text by text, unpadded (see is_batch_invariant), so that a text's
+scores never depend on what else was in the run.
 """
 
 from __future__ import annotations
@@ -14,14 +17,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-import onnxruntime as ort
 
 from insights.inference.repository import ModelFiles, TextEncoder, is_batch_invariant, plan_buckets
-from insights.inference.types import InferenceUnavailable, Logits, Prediction, TokenArray, prediction_from_logits
+from insights.inference.session import open_session
+from insights.inference.types import (
+    DEADLINE,
+    InferenceUnavailable,
+    Logits,
+    Prediction,
+    TokenArray,
+    prediction_from_logits,
+)
 from insights.infra.logging import get_logger
 
 log = get_logger(__name__)
@@ -29,41 +40,44 @@ RELOAD_AFTER_S = 5.0
 
 
 @dataclass
-class _Item:
-    text: str
-    future: asyncio.Future[Prediction] = field(repr=False)
+class _Job:
+    """One ``predict`` call: its texts, the answers so far (background jobs run in chunks), its future."""
+
+    texts: list[str]
+    future: asyncio.Future[list[Prediction]] = field(repr=False)
+    done: list[Prediction] = field(default_factory=list, repr=False)
+
+    @property
+    def live(self) -> bool:
+        return not self.future.done()
 
 
 class _Model:
     """The loaded session, its tokenizer and the version it came from (used from the worker thread)."""
 
-    def __init__(self, files: ModelFiles, version: str, threads: int, overhead_tokens: int) -> None:
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # No busy-waiting between runs: in the server process the spinning pool threads would take the
-        # cores from the gRPC threads and the event loop that handle the very requests being scored.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(files.onnx_path(version)), opts, providers=["CPUExecutionProvider"])
+    def __init__(self, files: ModelFiles, version: str, threads: int, overhead_tokens: int, max_rows: int) -> None:
+        self.session = open_session(str(files.onnx_path(version)), threads)
         self.encoder = TextEncoder(files.tokenizer_path)
         self.version = version
         self._overhead = overhead_tokens
+        self._max_rows = max_rows
         self.batch_invariant = is_batch_invariant(self._logits)
 
     def _logits(self, input_ids: TokenArray, mask: TokenArray) -> Logits:
         out: Logits = self.session.run(["logits"], {"input_ids": input_ids, "attention_mask": mask})[0]
         return out
 
+    def plan(self, lengths: list[int]) -> list[list[int]]:
+        """Model runs for texts of these token lengths: length buckets, or one text per run for a
+        batch-variant (int8 dynamic) model, so that a text's scores never depend on its batch-mates."""
+        if not self.batch_invariant:
+            return [[i] for i in range(len(lengths))]
+        return plan_buckets(lengths, self._overhead, self._max_rows)
+
     def run(self, texts: list[str]) -> list[Prediction]:
         encoded = self.encoder.encode(texts)
         logits = np.zeros((len(texts), 3), dtype=np.float32)
-        lengths = [len(e.ids) for e in encoded]
-        # A batch-variant (int8 dynamic) model runs each text alone, so that a text's scores never
-        # depend on what else was in the queue; others run in length buckets.
-        buckets = plan_buckets(lengths, self._overhead) if self.batch_invariant else [[i] for i in range(len(texts))]
-        for bucket in buckets:
+        for bucket in self.plan([len(e.ids) for e in encoded]):
             logits[bucket] = self._logits(*TextEncoder.pad([encoded[i].ids for i in bucket]))
         return prediction_from_logits(logits, model_version=self.version, truncated=[e.truncated for e in encoded])
 
@@ -73,19 +87,20 @@ class EmbeddedBackend:
 
     def __init__(
         self, files: ModelFiles, *, threads: int = 2, max_batch: int = 32, window_ms: float = 0.0,
-        bucket_overhead_tokens: int = 48, background_chunk: int = 8,
+        bucket_overhead_tokens: int = 48, background_chunk: int = 8, max_run_texts: int = 1024,
     ) -> None:
         self._files = files
         self._threads = threads
         self._max_batch = max_batch
         self._window_s = window_ms / 1000
         self._overhead = bucket_overhead_tokens
-        # Two priority levels (requests queue by priority): on-demand analysis first,
-        # the worker's background texts in chunks of ``background_chunk``, so an API call queued behind
-        # a worker batch waits for one chunk at most, not for 32 texts.
+        # Two priority levels: on-demand jobs first, whole; the worker's background jobs in chunks of
+        # ``background_chunk`` texts, so an API call queued behind a worker batch waits for one chunk at
+        # most, not for the whole batch.
         self._background_chunk = background_chunk
-        self._interactive: asyncio.Queue[_Item] = asyncio.Queue()
-        self._background: asyncio.Queue[_Item] = asyncio.Queue()
+        self._max_run_texts = max_run_texts
+        self._interactive: deque[_Job] = deque()
+        self._background: deque[_Job] = deque()
         self._work = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx")
         self._model: _Model | None = None
@@ -115,7 +130,7 @@ class EmbeddedBackend:
                 raise InferenceUnavailable(f"no model.onnx under {self._files.directory}", retry_after_s=RELOAD_AFTER_S)
             loop = asyncio.get_running_loop()
             self._loading = loop.run_in_executor(
-                self._executor, _Model, self._files, version, self._threads, self._overhead
+                self._executor, _Model, self._files, version, self._threads, self._overhead, self._max_batch
             )
             self._loading.add_done_callback(self._loaded)
         return self._loading
@@ -148,67 +163,93 @@ class EmbeddedBackend:
             await self.start()
         if not texts:
             return []
-        loop = asyncio.get_running_loop()
-        items = [_Item(text, loop.create_future()) for text in texts]
-        queue = self._background if background else self._interactive
-        for item in items:
-            queue.put_nowait(item)
+        job = _Job(list(texts), asyncio.get_running_loop().create_future())
+        (self._background if background else self._interactive).append(job)
         self._work.set()
-        futures = [item.future for item in items]
         try:
             async with asyncio.timeout(timeout_s):
-                results = await asyncio.gather(*futures, return_exceptions=True)
+                return await job.future
         except TimeoutError:
-            raise InferenceUnavailable("sentiment model deadline exceeded") from None
+            raise InferenceUnavailable(
+                f"sentiment model deadline of {timeout_s:.3g} s exceeded ({len(texts)} texts)", reason=DEADLINE
+            ) from None
         finally:
-            for fut in futures:
-                fut.cancel()  # no-op when done; otherwise the batcher skips the text
-        for result in results:
-            if isinstance(result, InferenceUnavailable):
-                raise InferenceUnavailable(str(result), retry_after_s=result.retry_after_s)
-            if isinstance(result, BaseException):
-                raise InferenceUnavailable(f"inference failed: {result!r}")
-        return [r for r in results if isinstance(r, Prediction)]
+            job.future.cancel()  # no-op when done; otherwise the batcher skips the job
 
-    async def _next_batch(self) -> list[_Item]:
-        while self._interactive.empty() and self._background.empty():
-            self._work.clear()
-            await self._work.wait()
-        if not self._interactive.empty() and self._window_s > 0:
-            await asyncio.sleep(self._window_s)  # optional: let more interactive texts join
-        batch: list[_Item] = []
-        while len(batch) < self._max_batch and not self._interactive.empty():
-            batch.append(self._interactive.get_nowait())
-        if not batch:
-            while len(batch) < self._background_chunk and not self._background.empty():
-                batch.append(self._background.get_nowait())
-        return batch
+    async def _next_run(self) -> tuple[list[_Job], list[str], bool]:
+        """The next model run: every queued on-demand job whole, else a chunk of the oldest background job.
+        Returns the jobs, the texts of the run, and whether it is a background chunk."""
+        while True:
+            while not self._interactive and not self._background:
+                self._work.clear()
+                await self._work.wait()
+            if self._interactive and self._window_s > 0:
+                await asyncio.sleep(self._window_s)  # optional: let more on-demand jobs join
+            jobs = self._take_interactive()
+            if jobs:
+                return jobs, [t for job in jobs for t in job.texts], False
+            while self._background and not self._background[0].live:
+                self._background.popleft()
+            if self._background:
+                job = self._background[0]
+                start = len(job.done)
+                return [job], job.texts[start : start + self._background_chunk], True
+
+    def _take_interactive(self) -> list[_Job]:
+        """Queued on-demand jobs, oldest first, whole, up to ``max_run_texts`` texts (at least one job)."""
+        jobs: list[_Job] = []
+        total = 0
+        while self._interactive:
+            job = self._interactive[0]
+            if job.live and jobs and total + len(job.texts) > self._max_run_texts:
+                break
+            self._interactive.popleft()
+            if job.live:
+                jobs.append(job)
+                total += len(job.texts)
+        return jobs
+
+    @staticmethod
+    def _drain(queue: deque[_Job]) -> list[_Job]:
+        jobs = list(queue)
+        queue.clear()
+        return jobs
 
     async def _batch_loop(self) -> None:
         while True:
-            live = [item for item in await self._next_batch() if not item.future.done()]
-            if live:
-                await self._run(live)
+            jobs, texts, chunk = await self._next_run()
+            try:
+                predictions = await self._run(texts)
+            except InferenceUnavailable as exc:
+                for job in jobs:
+                    if job.live:
+                        job.future.set_exception(exc.again())
+                if chunk:
+                    self._background.popleft()
+                continue
+            if chunk:
+                job = jobs[0]
+                job.done += predictions
+                if len(job.done) == len(job.texts):
+                    self._background.popleft()
+                    if job.live:
+                        job.future.set_result(job.done)
+                continue
+            start = 0
+            for job in jobs:
+                answer = predictions[start : start + len(job.texts)]
+                start += len(job.texts)
+                if job.live:
+                    job.future.set_result(answer)
 
-    async def _run(self, items: list[_Item]) -> None:
+    async def _run(self, texts: list[str]) -> list[Prediction]:
+        model = await self._get_model()
+        loop = asyncio.get_running_loop()
         try:
-            model = await self._get_model()
-            loop = asyncio.get_running_loop()
-            predictions = await loop.run_in_executor(self._executor, model.run, [i.text for i in items])
-        except InferenceUnavailable as exc:
-            for item in items:
-                if not item.future.done():
-                    item.future.set_exception(InferenceUnavailable(str(exc), retry_after_s=exc.retry_after_s))
-            return
+            return await loop.run_in_executor(self._executor, model.run, texts)
         except Exception as exc:  # an ORT failure is this tier failing, never a crash of the batcher
             log.exception("inference.embedded.run_failed")
-            for item in items:
-                if not item.future.done():
-                    item.future.set_exception(InferenceUnavailable(f"inference failed: {exc}"))
-            return
-        for item, prediction in zip(items, predictions, strict=True):
-            if not item.future.done():
-                item.future.set_result(prediction)
+            raise InferenceUnavailable(f"inference failed: {exc}") from None
 
     async def close(self) -> None:
         if self._batcher is not None:
@@ -217,8 +258,7 @@ class EmbeddedBackend:
                 await self._batcher
             self._batcher = None
         for queue in (self._interactive, self._background):
-            while not queue.empty():
-                item = queue.get_nowait()
-                if not item.future.done():
-                    item.future.set_exception(InferenceUnavailable("inference backend closed"))
+            for job in self._drain(queue):
+                if job.live:
+                    job.future.set_exception(InferenceUnavailable("inference backend closed"))
         self._executor.shutdown(wait=False, cancel_futures=True)

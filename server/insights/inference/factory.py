@@ -22,6 +22,7 @@ def _model_tier(settings: InferenceSettings, triton_url: str | None) -> Sentimen
         return TritonBackend(
             triton_url, files, model_name=settings.model_name, max_batch=settings.max_batch,
             default_timeout_s=settings.timeout_s, attempt_timeout_s=settings.triton_attempt_timeout_s,
+            attempt_per_text_s=settings.timeout_per_window_s,
             breaker=CircuitBreaker("triton", threshold=settings.triton_breaker_threshold,
                                    reset_after_s=settings.triton_breaker_reset_s),
         )

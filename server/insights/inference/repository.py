@@ -101,20 +101,22 @@ class TextEncoder:
         return input_ids, mask
 
 
-def plan_buckets(lengths: list[int], overhead_tokens: int = 48) -> list[list[int]]:
+def plan_buckets(lengths: list[int], overhead_tokens: int = 48, max_rows: int | None = None) -> list[list[int]]:
     """Split a batch into length buckets that minimise padded work.
 
     Cost of running a bucket ≈ rows x longest + a fixed per-run overhead (in token equivalents).
-    Dynamic programming over the texts sorted by length finds the cheapest split; with at most 32
-    texts it costs microseconds. Returns lists of indices into ``lengths``.
+    Dynamic programming over the texts sorted by length finds the cheapest split, with at most
+    ``max_rows`` texts per bucket (one model run's batch); with a few hundred texts it costs
+    milliseconds. Returns lists of indices into ``lengths``.
     """
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     n = len(order)
+    widest = n if max_rows is None else max(1, max_rows)
     best = [0.0] + [float("inf")] * n
     cut = [0] * (n + 1)
     for end in range(1, n + 1):
         longest = lengths[order[end - 1]]
-        for start in range(end):
+        for start in range(max(0, end - widest), end):
             cost = best[start] + (end - start) * longest + overhead_tokens
             if cost < best[end]:
                 best[end], cut[end] = cost, start

@@ -16,9 +16,11 @@ from tritonclient.grpc.aio import InferenceServerClient
 from tritonclient.utils import InferenceServerException
 
 from insights.inference.breaker import CircuitBreaker
-from insights.inference.repository import ModelFiles, TextEncoder
+from insights.inference.repository import ModelFiles, TextEncoder, plan_buckets
 from insights.inference.types import (
+    DEADLINE,
     MODEL_NAME,
+    UNAVAILABLE,
     InferenceUnavailable,
     Logits,
     Prediction,
@@ -43,14 +45,15 @@ class TritonBackend:
 
     def __init__(
         self, url: str, files: ModelFiles, *, model_name: str = MODEL_NAME, max_batch: int = 32,
-        default_timeout_s: float = 5.0, attempt_timeout_s: float = 2.0, breaker: CircuitBreaker | None = None,
-        retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S,
+        default_timeout_s: float = 5.0, attempt_timeout_s: float = 2.0, attempt_per_text_s: float = 0.0,
+        breaker: CircuitBreaker | None = None, retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S,
     ) -> None:
         self.url = url
         self._model_name = model_name
         self._max_batch = max_batch
         self._default_timeout_s = default_timeout_s
         self._attempt_timeout_s = attempt_timeout_s
+        self._attempt_per_text_s = attempt_per_text_s
         self._retry_delays_s = retry_delays_s
         self.breaker = breaker or CircuitBreaker("triton")
         self._files = files
@@ -109,19 +112,26 @@ class TritonBackend:
             return []
         deadline = time.monotonic() + (timeout_s if timeout_s is not None else self._default_timeout_s)
         encoded = self._get_encoder().encode(texts)
-        chunks = [encoded[i : i + self._max_batch] for i in range(0, len(encoded), self._max_batch)]
+        # One call is one unit of work: every text (every window of an analysis) in length buckets of at
+        # most max_batch rows (Triton's max_batch_size), sent at once; Triton's scheduler runs them
+        # back to back. Short texts never pay for a long one's padding.
+        buckets = plan_buckets([len(e.ids) for e in encoded], max_rows=self._max_batch)
         results = await asyncio.gather(
-            *(self._infer([e.ids for e in chunk], deadline) for chunk in chunks), return_exceptions=True
+            *(self._infer([encoded[i].ids for i in bucket], deadline) for bucket in buckets), return_exceptions=True
         )
-        predictions: list[Prediction] = []
-        for chunk, result in zip(chunks, results, strict=True):
+        predictions: list[Prediction | None] = [None] * len(texts)
+        for bucket, result in zip(buckets, results, strict=True):
             if isinstance(result, BaseException):
                 if isinstance(result, InferenceUnavailable):
-                    raise InferenceUnavailable(str(result), retry_after_s=result.retry_after_s)
+                    raise result.again()
                 raise result
             logits, version = result
-            predictions += prediction_from_logits(logits, model_version=version, truncated=[e.truncated for e in chunk])
-        return predictions
+            answers = prediction_from_logits(
+                logits, model_version=version, truncated=[encoded[i].truncated for i in bucket]
+            )
+            for i, answer in zip(bucket, answers, strict=True):
+                predictions[i] = answer
+        return [p for p in predictions if p is not None]
 
     async def _infer(self, batch: list[list[int]], deadline: float) -> tuple[Logits, str]:
         input_ids, mask = TextEncoder.pad(batch)
@@ -131,6 +141,9 @@ class TritonBackend:
         inputs[1].set_data_from_numpy(mask)
         outputs = [InferRequestedOutput("logits")]
         last_error = "deadline exceeded"
+        reason = DEADLINE
+        # A bigger request takes longer to run: the attempt's deadline grows with its rows.
+        attempt_timeout_s = self._attempt_timeout_s + self._attempt_per_text_s * len(batch)
         for attempt in range(len(self._retry_delays_s) + 1):
             if attempt:
                 delay = self._retry_delays_s[attempt - 1]
@@ -145,7 +158,7 @@ class TritonBackend:
             try:
                 result = await self._connect().infer(
                     self._model_name, inputs, outputs=outputs,
-                    client_timeout=min(remaining, self._attempt_timeout_s),
+                    client_timeout=min(remaining, attempt_timeout_s),
                 )
                 logits = result.as_numpy("logits")
                 if logits is None or logits.shape != (len(batch), 3):
@@ -160,13 +173,14 @@ class TritonBackend:
                 self.breaker.failure()
                 verdict = True
                 last_error = f"{_status_name(exc)}: {exc.message()}"
+                reason = DEADLINE if _status_name(exc) == "DEADLINE_EXCEEDED" else UNAVAILABLE
                 log.warning("inference.triton.attempt_failed", attempt=attempt + 1, error=last_error)
                 if _status_name(exc) not in _RETRYABLE:
                     break
             finally:
                 if not verdict:
                     self.breaker.release()
-        raise InferenceUnavailable(f"Triton at {self.url}: {last_error}")
+        raise InferenceUnavailable(f"Triton at {self.url}: {last_error}", reason=reason)
 
     async def close(self) -> None:
         if self._version_task is not None:

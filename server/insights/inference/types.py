@@ -18,16 +18,31 @@ Logits = npt.NDArray[np.float32]
 TokenArray = npt.NDArray[np.int64]
 
 
+#: Why the model tier did not answer (``InferenceUnavailable.reason``; metrics and the API name it).
+UNAVAILABLE = "unavailable"
+"""Down, unreachable, no model to load, or the run failed."""
+CIRCUIT_OPEN = "circuit_open"
+"""The breaker stopped calling a tier that kept failing."""
+DEADLINE = "deadline"
+"""No answer within the deadline of the call, which grows with its texts and windows: a tier that
+misses it is hung or far behind, not merely slow."""
+
+
 class InferenceUnavailable(Exception):
-    """The model tier cannot answer now (down, overloaded, deadline passed, circuit open).
+    """The model tier cannot answer now (down, unreachable, circuit open, far past the deadline).
 
     The only exception a backend raises: transport errors are converted at the boundary, so callers
     choose their fallback (rule-based answer, leave rows pending) without knowing the transport.
     """
 
-    def __init__(self, message: str, *, retry_after_s: float = 1.0) -> None:
+    def __init__(self, message: str, *, retry_after_s: float = 1.0, reason: str = UNAVAILABLE) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        self.reason = reason
+
+    def again(self) -> InferenceUnavailable:
+        """A copy to raise for another caller (one exception object is never raised twice)."""
+        return InferenceUnavailable(str(self), retry_after_s=self.retry_after_s, reason=self.reason)
 
 
 @dataclass(frozen=True)

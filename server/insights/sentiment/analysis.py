@@ -1,5 +1,8 @@
 """Sentiment on demand: the model through the inference backend, a Redis prediction cache, and VADER
-as the flagged fallback when the model tier fails or is too slow.
+as the flagged fallback when the model tier is down, unreachable or its circuit open.
+
+A slow answer of a healthy tier is still the model's: the deadline grows with the work (per text and
+per sentence window), and a call slower than the response-time target is logged and counted instead.
 
 Transport-agnostic: plain values in, domain objects out, ``insights.errors`` raised.
 """
@@ -12,32 +15,52 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 from insights.context import CallContext
 from insights.errors import FieldViolation, ValidationError
+from insights.inference.long_text import split_windows
 from insights.inference.repository import ModelFiles
 from insights.inference.text import MAX_TEXT_CHARS, normalize_text
 from insights.inference.types import LABELS, MODEL_NAME, InferenceUnavailable, Prediction, SentimentBackend
 from insights.infra.logging import get_logger
 from insights.infra.redis import Redis
 from insights.sentiment.cache import PredictionCache
-from insights.sentiment.fallback import RULE_BASED, RuleBased
+from insights.sentiment.fallback import RuleBased
 from insights.settings import InferenceSettings
 
 log = get_logger(__name__)
 
 MAX_BATCH = 32
 
+#: Where an answer came from (``SentimentResult.source``, the API's ``source``).
+SOURCE_MODEL = "model"
+"""The transformer answered this call."""
+SOURCE_CACHE = "cache"
+"""The transformer's earlier answer for the same normalized text."""
+SOURCE_FALLBACK = "fallback"
+"""The rule-based model, because the model tier could not answer (``fallback_reason`` says why)."""
+
 PREDICTIONS = Counter("insights_sentiment_predictions_total", "Texts analysed on demand, by source",
                       ["source"])
-FALLBACKS = Counter("insights_sentiment_fallbacks_total", "Analyses answered by the rule-based fallback")
+FALLBACKS = Counter("insights_sentiment_fallbacks_total", "Texts answered by the rule-based fallback, by reason",
+                    ["reason"])
+ANALYSIS_SECONDS = Histogram(
+    "insights_sentiment_analysis_seconds", "Server-side time of an analysis call (single text or batch)", ["call"],
+    buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0),
+)
+SLA_MISSES = Counter("insights_sentiment_sla_misses_total",
+                     "Analysis calls slower than the response-time target (INSIGHTS_INFERENCE__SLA_S)", ["call"])
 
 
 @dataclass(frozen=True)
 class SentimentResult:
     prediction: Prediction
     processing_time_ms: float
+    source: str = SOURCE_MODEL
+    """``model``, ``cache`` or ``fallback``."""
+    fallback_reason: str = ""
+    """Why the fallback answered (``unavailable``, ``circuit_open``, ``deadline``); empty otherwise."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +96,7 @@ class AnalysisService:
         _validate_text(violations, "text", text)
         if violations:
             raise ValidationError(violations)
-        return (await self._analyze(ctx.require_principal().organization_id, [text]))[0]
+        return (await self._analyze(ctx.require_principal().organization_id, [text], "single"))[0]
 
     async def analyze_batch(self, ctx: CallContext, texts: list[str]) -> list[SentimentResult]:
         violations: list[FieldViolation] = []
@@ -84,15 +107,24 @@ class AnalysisService:
                 _validate_text(violations, f"texts[{i}]", text)
         if violations:
             raise ValidationError(violations)
-        return await self._analyze(ctx.require_principal().organization_id, texts)
+        return await self._analyze(ctx.require_principal().organization_id, texts, "batch")
 
     def _model_key(self, version: str) -> str:
         return f"{MODEL_NAME}-v{version}-{self._fingerprint}"
 
-    async def _analyze(self, organization_id: UUID, texts: list[str]) -> list[SentimentResult]:
+    def deadline_s(self, texts: list[str]) -> float:
+        """The model tier's deadline for these texts: a fixed part, plus a part per text and per sentence
+        window (what the backend runs), so that a batch of long reviews is given the time it needs."""
+        windows = sum(len(split_windows(t)) for t in texts)
+        s = self._settings
+        return s.timeout_s + s.timeout_per_text_s * len(texts) + s.timeout_per_window_s * windows
+
+    async def _analyze(self, organization_id: UUID, texts: list[str], call: str) -> list[SentimentResult]:
         started = time.perf_counter()
         normalized = [normalize_text(t) for t in texts]
         results: list[Prediction | None] = [None] * len(texts)
+        sources = [SOURCE_CACHE] * len(texts)
+        reason = ""
 
         version = self._backend.model_version
         if version is not None:
@@ -105,23 +137,26 @@ class AnalysisService:
                         model_version=str(hit.get("v", version)),
                         truncated=bool(hit.get("t")) or len(texts[i]) > MAX_TEXT_CHARS,
                     )
-            PREDICTIONS.labels("cache").inc(sum(r is not None for r in results))
+            PREDICTIONS.labels(SOURCE_CACHE).inc(sum(r is not None for r in results))
 
         misses = [i for i, r in enumerate(results) if r is None]
         if misses:
+            missed = [texts[i] for i in misses]
             try:
-                predicted = await self._backend.predict(
-                    [texts[i] for i in misses], timeout_s=self._settings.timeout_s
-                )
+                predicted = await self._backend.predict(missed, timeout_s=self.deadline_s(missed))
             except InferenceUnavailable as exc:
-                # Seed, error scenario 2: answer with the rule-based model, flagged as such, and
-                # never cache it as a model answer.
-                FALLBACKS.inc(len(misses))
-                log.warning("analysis.fallback", reason=str(exc), texts=len(misses), backend=self._backend.name)
-                predicted = await asyncio.to_thread(self._rules.predict, [texts[i] for i in misses])
-                PREDICTIONS.labels(RULE_BASED).inc(len(misses))
+                # docs/rules.md: a tier that cannot answer gets the rule-based model's answer, flagged as
+                # such, and never cached as a model answer.
+                reason = exc.reason
+                FALLBACKS.labels(reason).inc(len(misses))
+                log.warning("analysis.fallback", reason=reason, error=str(exc), texts=len(misses),
+                            backend=self._backend.name)
+                predicted = await asyncio.to_thread(self._rules.predict, missed)
+                PREDICTIONS.labels(SOURCE_FALLBACK).inc(len(misses))
+                source = SOURCE_FALLBACK
             else:
-                PREDICTIONS.labels("model").inc(len(misses))
+                PREDICTIONS.labels(SOURCE_MODEL).inc(len(misses))
+                source = SOURCE_MODEL
                 await self._cache.put_many({
                     self._cache.key(organization_id, self._model_key(p.model_version), normalized[i]): {
                         "s": [p.scores[label] for label in LABELS], "v": p.model_version, "t": p.truncated,
@@ -130,9 +165,21 @@ class AnalysisService:
                 })
             for i, p in zip(misses, predicted, strict=True):
                 results[i] = p
+                sources[i] = source
 
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        return [SentimentResult(prediction=r, processing_time_ms=elapsed_ms) for r in results if r is not None]
+        elapsed = time.perf_counter() - started
+        ANALYSIS_SECONDS.labels(call).observe(elapsed)
+        if elapsed > self._settings.sla_s:
+            SLA_MISSES.labels(call).inc()
+            log.warning("analysis.slow", call=call, seconds=round(elapsed, 3), sla_s=self._settings.sla_s,
+                        texts=len(texts), computed=len(misses), backend=self._backend.name,
+                        fallback_reason=reason or None)
+        elapsed_ms = elapsed * 1000
+        return [
+            SentimentResult(prediction=r, processing_time_ms=elapsed_ms, source=source,
+                            fallback_reason=reason if source == SOURCE_FALLBACK else "")
+            for r, source in zip(results, sources, strict=True) if r is not None
+        ]
 
     async def model_info(self, ctx: CallContext) -> ModelInfoView:
         metrics_file = await asyncio.to_thread(self._files.metrics)

@@ -10,6 +10,11 @@ One batch, three steps, never a transaction held across inference:
    where the row is still pending at the claimed version (an edit meanwhile made it a new job),
    recompute the customers' average sentiment, commit; then emit ``sentiment.analyzed``.
 
+The loop (``run``) overlaps step 3 of one batch with steps 1 and 2 of the next: while the model scores
+batch k+1, batch k is written back, so neither the model nor the database waits for the other. Claims
+stay oldest first. A gauge task reads the backlog (``worker_backlog``, db/migrations/0017) every
+``backlog_interval_s`` for Prometheus: pending rows and the age of the oldest.
+
 Hence several workers never score the same row at once (a leased row is skipped), a worker that dies
 loses nothing (its leases expire and the rows are claimed again), edits and erasure never wait for
 the model, and when the model tier is down rows stay pending (no rule-based scores are stored): the
@@ -21,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -29,7 +35,7 @@ from decimal import Decimal
 from typing import Protocol
 from uuid import UUID
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from psycopg.rows import kwargs_row, tuple_row
 
 from insights.customers.models import StoredSentiment
@@ -46,6 +52,12 @@ log = get_logger(__name__)
 SCORED = Counter("insights_worker_scored_total", "Interactions scored by the analysis worker")
 BATCH_FAILURES = Counter("insights_worker_batch_failures_total", "Worker batches that scored nothing", ["reason"])
 STALE = Counter("insights_worker_stale_total", "Scores discarded because the interaction changed meanwhile")
+PENDING = Gauge("insights_worker_pending_rows",
+                "Pending interactions of every organization (counted up to INSIGHTS_WORKER__BACKLOG_COUNT_LIMIT), "
+                "as of the last backlog read")
+OLDEST_AGE = Gauge("insights_worker_oldest_pending_age_seconds",
+                   "How long the oldest pending interaction has waited (0: none pending)")
+_BACKLOG = "SELECT pending, oldest_age_s FROM worker_backlog(%s)"
 
 _WRITE_INTERACTIONS = """
 UPDATE customer_interactions ci
@@ -128,6 +140,8 @@ class AnalysisWorker:
         self._poll_s = settings.poll_interval_s
         self._timeout_s = settings.inference_timeout_s
         self._lease_s = settings.lease_s
+        self._backlog_interval_s = settings.backlog_interval_s
+        self._backlog_limit = settings.backlog_count_limit
         self._task: asyncio.Task[None] | None = None
         self._tier_down = False
 
@@ -136,15 +150,22 @@ class AnalysisWorker:
         claims = await self._claim()
         if not claims:
             return BatchReport()
+        return await self._write_back(claims, await self._score(claims))
+
+    async def _score(self, claims: list[Claim]) -> dict[UUID, Prediction]:
+        """One backend call for every claimed text (the backend plans the model runs); on failure the
+        claims are handed back at once, so the rows wait for the next attempt rather than the lease."""
         with_text = [c for c in claims if c.text is not None]
         try:
             predictions = await self._backend.predict(
                 [c.text or "" for c in with_text], timeout_s=self._timeout_s, background=True
             )
         except BaseException:
-            await self._release(claims)  # scored by the next attempt, not after the lease
+            await self._release(claims)
             raise
-        scored = {c.id: p for c, p in zip(with_text, predictions, strict=True)}
+        return {c.id: p for c, p in zip(with_text, predictions, strict=True)}
+
+    async def _write_back(self, claims: list[Claim], scored: dict[UUID, Prediction]) -> BatchReport:
         by_org: dict[UUID, list[Claim]] = defaultdict(list)
         for claim in claims:
             by_org[claim.organization_id].append(claim)
@@ -159,7 +180,8 @@ class AnalysisWorker:
             if self._on_scored is not None and changed:
                 await self._on_scored(organization_id, changed)
         SCORED.inc(written)
-        return BatchReport(claimed=len(claims), scored=written, without_text=len(claims) - len(with_text))
+        without_text = sum(c.text is None for c in claims)
+        return BatchReport(claimed=len(claims), scored=written, without_text=without_text)
 
     async def _claim(self) -> list[Claim]:
         async with self._db.global_tx() as conn, conn.cursor(row_factory=kwargs_row(Claim)) as cur:
@@ -217,35 +239,98 @@ class AnalysisWorker:
             return {row[0]: row[1] for row in await cur.fetchall()}
 
     async def run(self) -> None:
-        """Scores until cancelled; pauses when caught up and while the model tier or database is down."""
+        """Scores until cancelled; pauses when caught up and while the model tier or database is down.
+
+        Batch k's write-back runs while batch k+1 is claimed and scored; it is awaited before batch k+2's
+        write-back starts, so at most one write-back is in flight and claims stay oldest first."""
         log.info("worker.started", backend=self._backend.name, batch_size=self._batch_size)
+        backlog = asyncio.create_task(self._watch_backlog(), name="worker-backlog")
+        writing: asyncio.Task[BatchReport] | None = None
+        try:
+            while True:
+                try:
+                    claims = await self._claim()
+                    scored = await self._score(claims) if claims else {}
+                except InferenceUnavailable as exc:
+                    await self._settle(writing)
+                    writing = None
+                    BATCH_FAILURES.labels("model").inc()
+                    if not self._tier_down:
+                        log.warning("worker.model_unavailable", error=str(exc), note="rows stay pending")
+                    self._tier_down = True
+                    await asyncio.sleep(min(max(exc.retry_after_s, self._poll_s), 5.0))
+                    continue
+                except Exception as exc:
+                    await self._settle(writing)
+                    writing = None
+                    self._failed(exc)
+                    await asyncio.sleep(self._poll_s)
+                    continue
+                await self._settle(writing)
+                writing = None
+                if not claims:
+                    await asyncio.sleep(self._poll_s)
+                    continue
+                writing = asyncio.create_task(self._write_back(claims, scored), name="worker-write-back")
+                if len(claims) < self._batch_size:  # caught up: finish this batch, then wait a poll
+                    await self._settle(writing)
+                    writing = None
+                    await asyncio.sleep(self._poll_s)
+        finally:
+            backlog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await backlog
+            if writing is not None:  # a stopping worker finishes its write-back (short) instead of leaving leases
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await writing
+
+    async def _settle(self, writing: asyncio.Task[BatchReport] | None) -> None:
+        """Waits for a batch's write-back and accounts for it (its failure is logged, not raised: the rows
+        keep their leases and are claimed again once those expire)."""
+        if writing is None:
+            return
+        try:
+            # Shielded: a worker stopped meanwhile lets the write-back finish (see ``run``'s finally).
+            report = await asyncio.shield(writing)
+        except Exception as exc:
+            self._failed(exc)
+            return
+        if self._tier_down and report.scored:
+            log.info("worker.model_available")
+            self._tier_down = False
+        log.debug("worker.batch", claimed=report.claimed, scored=report.scored)
+
+    @staticmethod
+    def _failed(exc: Exception) -> None:
+        if isinstance(exc, UnavailableError):
+            BATCH_FAILURES.labels("database").inc()
+            log.warning("worker.database_unavailable", error=exc.message)
+        else:
+            BATCH_FAILURES.labels("error").inc()
+            log.error("worker.batch_failed", error=repr(exc), exc_info=exc)
+
+    async def read_backlog(self) -> tuple[int, float]:
+        """Pending rows (up to the count limit) and the oldest one's age in seconds (0 when none)."""
+        async with self._db.global_tx() as conn, conn.cursor(row_factory=tuple_row) as cur:
+            await cur.execute(_BACKLOG, (self._backlog_limit,))
+            row = await cur.fetchone()
+        if row is None:
+            return 0, 0.0
+        return int(row[0]), float(row[1] or 0.0)
+
+    async def _watch_backlog(self) -> None:
+        if self._backlog_interval_s <= 0:
+            return
         while True:
+            started = time.monotonic()
             try:
-                report = await self.run_once()
-            except InferenceUnavailable as exc:
-                BATCH_FAILURES.labels("model").inc()
-                if not self._tier_down:
-                    log.warning("worker.model_unavailable", error=str(exc), note="rows stay pending")
-                self._tier_down = True
-                await asyncio.sleep(min(max(exc.retry_after_s, self._poll_s), 5.0))
-                continue
-            except UnavailableError as exc:
-                BATCH_FAILURES.labels("database").inc()
-                log.warning("worker.database_unavailable", error=exc.message)
-                await asyncio.sleep(self._poll_s)
-                continue
-            except Exception:
-                BATCH_FAILURES.labels("error").inc()
-                log.exception("worker.batch_failed")
-                await asyncio.sleep(self._poll_s)
-                continue
-            if self._tier_down and report.scored:
-                log.info("worker.model_available")
-                self._tier_down = False
-            if report.claimed:
-                log.debug("worker.batch", claimed=report.claimed, scored=report.scored)
-            if report.claimed < self._batch_size:
-                await asyncio.sleep(self._poll_s)
+                pending, oldest_age_s = await self.read_backlog()
+            except UnavailableError:
+                pass  # the gauges keep their last values; the loop's own warnings say why
+            else:
+                PENDING.set(pending)
+                OLDEST_AGE.set(oldest_age_s)
+            await asyncio.sleep(max(0.0, self._backlog_interval_s - (time.monotonic() - started)))
 
     def start(self) -> None:
         if self._task is None:

@@ -851,6 +851,7 @@ export function createMockTransport(opts: MockOptions = {}): Transport {
           return {
             sentiment: s.label, confidence: s.confidence, scores: s.scores, processingTimeMs: performance.now() - started + 6 + rand() * 8,
             model: opts.modelDown ? "rule-based" : "sentiment", modelVersion: opts.modelDown ? "vader-3.3.2" : "3", truncated: text.length > 2000,
+            source: opts.modelDown ? "fallback" : "model", fallbackReason: opts.modelDown ? "unavailable" : "",
           };
         },
         getModelInfo: () => ({ name: "sentiment", version: "3", labels: ["negative", "neutral", "positive"], metrics: { test_macro_f1: 0.797 }, backend: "embedded", maxTextLength: 2000, versions: [{ version: "3", role: "production", trafficShare: 1 }] }),

@@ -11,7 +11,7 @@ from insights.v1 import analysis_pb2, common_pb2
 class _Answer(Protocol):
     def __init__(
         self, *, sentiment: str, confidence: float, scores: common_pb2.SentimentScores, processing_time_ms: float,
-        model: str, model_version: str, truncated: bool,
+        model: str, model_version: str, truncated: bool, source: str, fallback_reason: str,
     ) -> None: ...
 
 
@@ -31,6 +31,8 @@ def sentiment_result(response: type[Answer], result: SentimentResult) -> Answer:
         model=p.model,
         model_version=p.model_version,
         truncated=p.truncated,
+        source=result.source,
+        fallback_reason=result.fallback_reason,
     )
 
 

@@ -1,7 +1,10 @@
 """Triton python-backend model: the canonical ONNX sentiment model, run with ONNX Runtime.
 
 Loaded by the Triton of PyPI's nvidia-pytriton, whose only backend is python. The stub process
-runs the platform's virtualenv Python, so onnxruntime and numpy come from there.
+runs the platform's virtualenv Python, so onnxruntime and numpy come from there, and the session
+options come from the checkout this file lives in (``insights.inference.session``, the one definition
+the embedded backend and the training benchmarks use): the stub does not pass PYTHONPATH on, and the
+virtualenv's own ``insights`` may be another checkout's.
 Parameters (config.pbtxt): ``onnx_model_dir`` — the canonical ``model_repository/sentiment``
 directory (``<dir>/<version>/model.onnx`` is loaded for the version Triton asks for);
 ``intra_op_num_threads``.
@@ -10,13 +13,22 @@ directory (``<dir>/<version>/model.onnx`` is loaded for the version Triton asks 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 import triton_python_backend_utils as pb_utils  # type: ignore[import-not-found]
+
+# Triton loads this file through a symlink in its generated repository; the real one is in the checkout
+# (server/insights/inference/triton_python/model.py), whose server/ folder holds the insights package.
+_SERVER_DIR = str(Path(__file__).resolve().parents[3])
+if _SERVER_DIR not in sys.path:
+    sys.path.insert(0, _SERVER_DIR)
+
+from insights.inference.repository import is_batch_invariant  # noqa: E402
+from insights.inference.session import open_session  # noqa: E402
 
 
 class TritonPythonModel:
@@ -24,34 +36,15 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         params = {k: v.get("string_value", "") for k, v in config.get("parameters", {}).items()}
         onnx_dir = Path(params["onnx_model_dir"])
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = int(params.get("intra_op_num_threads") or 2)
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # No busy-waiting between runs: on a small CPU the spinning threads starve Triton's own threads
-        # and every other process on the host (the API server next to it).
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         path = onnx_dir / args["model_version"] / "model.onnx"
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        self.batch_invariant = self._probe_batch_invariance()
+        self.session = open_session(str(path), int(params.get("intra_op_num_threads") or 2))
+        # int8 quantize_dynamic graphs scale activations per tensor, so a row's logits depend on its
+        # batch-mates and padding: those models run one unpadded row at a time (see is_batch_invariant).
+        self.batch_invariant = is_batch_invariant(self._run)
 
     def _run(self, input_ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
         out: npt.NDArray[np.float32] = self.session.run(["logits"], {"input_ids": input_ids, "attention_mask": mask})[0]
         return out
-
-    def _probe_batch_invariance(self) -> bool:
-        # Same probe as insights.inference.repository.is_batch_invariant (this file stays standalone):
-        # int8 quantize_dynamic graphs scale activations per tensor, so a row's logits depend on its
-        # batch-mates and padding. Those models run one unpadded row at a time.
-        short = np.array([[101, 7592, 2088, 102]], dtype=np.int64)
-        long = np.array([[101, *([2307, 2326] * 12), 102]], dtype=np.int64)
-        padded = np.zeros((2, long.shape[1]), dtype=np.int64)
-        padded[0, : short.shape[1]] = short[0]
-        padded[1] = long[0]
-        alone = self._run(short, np.ones_like(short))[0]
-        together = self._run(padded, (padded != 0).astype(np.int64))[0]
-        return bool(np.abs(alone - together).max() < 1e-3)
 
     def execute(self, requests: list[Any]) -> list[Any]:
         try:
