@@ -26,6 +26,7 @@ import { Badge, Button, Card, EmptyState, ErrorNotice, Field, Notice, Spinner } 
 import { addDays, browserTimeZone, dateIn } from "../../lib/dates";
 import { formatBucket, formatDate, formatDateTime, formatInteger, formatRelative, formatSentiment, formatShare } from "../../lib/format";
 import { useAsync } from "../../lib/useAsync";
+import { customerName, joinKnown } from "../../lib/customer";
 
 function evidenceValue(v: JsonValue): string {
   if (typeof v === "number") return Number.isInteger(v) ? formatInteger(v) : formatSentiment(v).replace("+", "");
@@ -137,7 +138,7 @@ export default function CustomerPage({ params }: PageProps): JSX.Element {
   const data = customer.data;
   if (!data?.customer) return <Spinner label="Loading the customer" />;
   const c = data.customer;
-  const name = `${c.firstName} ${c.lastName}`.trim() || c.externalId;
+  const name = customerName(c);
   const explorerHref = `/explorer?${filterToQuery({ ...emptyFilter(), customerId: c.id, startDate: "2000-01-01" })}`;
   const points = trend.data?.points ?? [];
   const channels = Object.entries(data.byChannel).sort((a, b) => Number(b[1] - a[1]));
@@ -150,7 +151,7 @@ export default function CustomerPage({ params }: PageProps): JSX.Element {
         <div class="page-heading">
           <p class="eyebrow"><a href="/customers">Customers</a> / {c.externalId}</p>
           <h1>{name}</h1>
-          <p class="page-description">{c.email} · <span class="cap">{c.segment}</span> · customer since {c.firstSeenAt ? formatDate(timestampDate(c.firstSeenAt)) : "–"}</p>
+          <p class="page-description">{joinKnown([c.email, c.segment ? c.segment[0]!.toUpperCase() + c.segment.slice(1) : "", c.firstSeenAt ? `customer since ${formatDate(timestampDate(c.firstSeenAt))}` : ""])}</p>
         </div>
         <div class="page-actions">
           <a class="btn btn-secondary" href={explorerHref}>All interactions</a>

@@ -8,6 +8,7 @@ import type { PageProps } from "../../app/routes";
 import { Button, ChipGroup, EmptyState, ErrorNotice, Field, Notice, PageHeader, Spinner } from "../../components/ui";
 import { formatInteger, formatRelative, formatSentiment } from "../../lib/format";
 import { useAsync } from "../../lib/useAsync";
+import { customerName, customerSubtitle } from "../../lib/customer";
 
 const SEGMENTS = ["enterprise", "mid-market", "smb", "consumer"];
 
@@ -65,8 +66,8 @@ export default function CustomersPage({ search }: PageProps): JSX.Element {
             {data?.customers.map((c) => (
               <tr key={c.id}>
                 <th scope="row">
-                  <a href={`/customers/${encodeURIComponent(c.id)}`}>{c.firstName} {c.lastName}</a>
-                  <div class="muted small">{c.externalId} · {c.email}</div>
+                  <a href={`/customers/${encodeURIComponent(c.id)}`}>{customerName(c)}</a>
+                  {customerSubtitle(c) ? <div class="muted small">{customerSubtitle(c)}</div> : null}
                 </th>
                 <td>{c.segment}</td>
                 <td class="num">{formatInteger(c.interactionCount)}</td>
