@@ -76,14 +76,14 @@ def browser(
 
 
 @contextmanager
-def chromium() -> Iterator[Browser]:
+def chromium(extra_args: tuple[str, ...] = ()) -> Iterator[Browser]:
     """One Chromium process for several contexts (each ``browser.new_context(...)`` is a fresh, incognito
     profile): a test that needs several window sizes or themes at once, as one Playwright instance per
     thread is all the sync API allows."""
     if not CHROMIUM.exists():
         raise RuntimeError(f"{CHROMIUM} missing: run `make browser` (apt-get install chromium)")
     with sync_playwright() as p:
-        running = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        running = p.chromium.launch(executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *extra_args], headless=True)
         try:
             yield running
         finally:

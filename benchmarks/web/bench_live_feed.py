@@ -251,7 +251,7 @@ def measure_stack(rate: int, seconds: float) -> dict[str, Any]:
                             json={"name": "bench", "permissions": ["data:ingest"]})
             key.raise_for_status()
             api_key = key.json()["secret"]
-        with chromium() as running:
+        with chromium(("--enable-precise-memory-info",)) as running:
             busy_context = running.new_context(viewport={"width": 1440, "height": 900})
             probe_context = running.new_context(viewport={"width": 1440, "height": 900})
             busy, probe = busy_context.new_page(), probe_context.new_page()
