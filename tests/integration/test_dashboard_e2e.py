@@ -57,6 +57,7 @@ pytestmark = requires_model
 DIST = REPO_ROOT / "web" / "dist"
 WAIT_MS = 90_000
 """Playwright's timeout for anything the page waits on (the machine may be busy)."""
+expect.set_options(timeout=WAIT_MS)
 ACCESS_TOKEN_TTL_S = 30
 DEMO_EVENTS = 400
 DEMO_DAYS = 28

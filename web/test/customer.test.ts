@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { customerName, customerSubtitle, joinKnown } from "../src/lib/customer";
+import { customerName, customerSubtitle, historyStart, joinKnown } from "../src/lib/customer";
 
 describe("customer names", () => {
   it("uses the name when there is one, the external id otherwise", () => {
@@ -17,5 +17,16 @@ describe("customer names", () => {
 
   it("joins only the known parts of a line", () => {
     expect(joinKnown(["", "standard", null, "customer since 1 May 2026", false])).toBe("standard · customer since 1 May 2026");
+  });
+});
+
+describe("historyStart", () => {
+  const now = Date.parse("2026-03-29T12:00:00Z");
+  it("starts the day before the customer was first seen", () => {
+    expect(historyStart(Date.parse("2026-03-01T00:30:00Z"), now)).toBe("2026-02-28");
+  });
+  it("never asks for more than the API's longest range", () => {
+    expect(historyStart(Date.parse("2001-01-01T00:00:00Z"), now)).toBe("2016-04-01");
+    expect(historyStart(undefined, now)).toBe("2016-04-01");
   });
 });

@@ -116,7 +116,7 @@ export default function UsersPage(_: PageProps): JSX.Element {
       {notice ? <Notice tone="success">{notice}</Notice> : null}
       {error ? <ErrorNotice message={error} /> : null}
       {list.error ? <ErrorNotice message={list.error.message} onRetry={list.reload} /> : null}
-      <div class="table-wrap">
+      <div class="table-wrap" role="region" aria-label="Users" tabIndex={0}>
         <table class="table">
           <thead><tr><th scope="col">Name</th><th scope="col">Role</th><th scope="col">Permissions</th><th scope="col">Last sign-in</th><th scope="col">Status</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
           <tbody>

@@ -26,7 +26,7 @@ import { Badge, Button, Card, EmptyState, ErrorNotice, Field, Notice, Spinner } 
 import { addDays, browserTimeZone, dateIn } from "../../lib/dates";
 import { formatBucket, formatDate, formatDateTime, formatInteger, formatRelative, formatSentiment, formatShare } from "../../lib/format";
 import { useAsync } from "../../lib/useAsync";
-import { customerName, joinKnown } from "../../lib/customer";
+import { customerName, historyStart, joinKnown } from "../../lib/customer";
 
 function evidenceValue(v: JsonValue): string {
   if (typeof v === "number") return Number.isInteger(v) ? formatInteger(v) : formatSentiment(v).replace("+", "");
@@ -88,6 +88,9 @@ export default function CustomerPage({ params }: PageProps): JSX.Element {
     return { startDate: addDays(today, -89), endDate: today };
   }, [tz]);
   const trend = useAsync((signal) => client(QueryService).getSentimentTrends({ customerId: id, ...range, timeZone: tz, groupBy: "week" }, { signal }), [id]);
+  // All of the customer's history (not the default last 30 days), from the day they were first seen.
+  const firstSeen = customer.data?.customer?.firstSeenAt;
+  const historyFrom = customer.data?.customer ? historyStart(firstSeen ? timestampDate(firstSeen).getTime() : undefined) : "";
   const [timeline, setTimeline] = useState<Interaction[]>([]);
   const [next, setNext] = useState<string | null>("");
   const [loadingMore, setLoadingMore] = useState(false);
@@ -100,8 +103,7 @@ export default function CustomerPage({ params }: PageProps): JSX.Element {
   const more = async (token: string, reset = false): Promise<void> => {
     setLoadingMore(true);
     try {
-      // All of the customer's history, not the default last 30 days.
-      const res = await client(QueryService).listInteractions({ customerId: id, startDate: "2000-01-01", pageSize: 20, pageToken: token });
+      const res = await client(QueryService).listInteractions({ customerId: id, startDate: historyFrom, pageSize: 20, pageToken: token });
       setTimeline((xs) => (reset ? res.data : [...xs, ...res.data]));
       setNext(res.nextPageToken || null);
       setTimelineError(null);
@@ -113,8 +115,8 @@ export default function CustomerPage({ params }: PageProps): JSX.Element {
   };
   useEffect(() => {
     setTimeline([]);
-    void more("", true);
-  }, [id]);
+    if (historyFrom) void more("", true);
+  }, [id, historyFrom]);
 
   const doExport = async (): Promise<void> => {
     setExporting(true);
@@ -139,7 +141,7 @@ export default function CustomerPage({ params }: PageProps): JSX.Element {
   if (!data?.customer) return <Spinner label="Loading the customer" />;
   const c = data.customer;
   const name = customerName(c);
-  const explorerHref = `/explorer?${filterToQuery({ ...emptyFilter(), customerId: c.id, startDate: "2000-01-01" })}`;
+  const explorerHref = `/explorer?${filterToQuery({ ...emptyFilter(), customerId: c.id, startDate: historyFrom })}`;
   const points = trend.data?.points ?? [];
   const channels = Object.entries(data.byChannel).sort((a, b) => Number(b[1] - a[1]));
   const totalInteractions = Number(c.interactionCount) || 1;
