@@ -111,7 +111,7 @@ export default function UsersPage(_: PageProps): JSX.Element {
   const users = list.data?.users ?? [];
   return (
     <div class="stack">
-      <PageHeader title="Users and roles" description={list.data ? `${formatInteger(list.data.total)} people in ${me?.organizationName ?? "your organization"}.` : "People in your organization and what they may do."}
+      <PageHeader title="Users and roles" description={list.data ? `${formatInteger(list.data.total)} ${list.data.total === 1n ? "person" : "people"} in ${me?.organizationName ?? "your organization"}.` : "People in your organization and what they may do."}
         actions={<Button variant="primary" onClick={() => setCreating(true)}>Add user</Button>} />
       {notice ? <Notice tone="success">{notice}</Notice> : null}
       {error ? <ErrorNotice message={error} /> : null}

@@ -5,7 +5,6 @@ import "./customer.css";
 import type { JSX } from "preact";
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import type { JsonValue } from "@bufbuild/protobuf";
 import { toJsonString } from "@bufbuild/protobuf";
 import { PrivacyService, ExportCustomerResponseSchema } from "../../gen/insights/v1/privacy_pb";
 import { QueryService } from "../../gen/insights/v1/query_pb";
@@ -27,16 +26,7 @@ import { addDays, browserTimeZone, dateIn } from "../../lib/dates";
 import { formatBucket, formatDate, formatDateTime, formatInteger, formatRelative, formatSentiment, formatShare } from "../../lib/format";
 import { useAsync } from "../../lib/useAsync";
 import { customerName, historyStart, joinKnown } from "../../lib/customer";
-
-function evidenceValue(v: JsonValue): string {
-  if (typeof v === "number") return Number.isInteger(v) ? formatInteger(v) : formatSentiment(v).replace("+", "");
-  if (typeof v === "string" || typeof v === "boolean") return String(v);
-  return JSON.stringify(v);
-}
-
-function humanKey(k: string): string {
-  return k.replace(/([a-z])([A-Z0-9])/g, "$1 $2").replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
-}
+import { evidenceValue, humanKey } from "../../lib/evidence";
 
 function EraseDialog({ open, onClose, externalId, name, id }: { open: boolean; onClose: () => void; externalId: string; name: string; id: string }): JSX.Element {
   const [typed, setTyped] = useState("");
