@@ -414,7 +414,7 @@ def test_a_session_that_ends_returns_to_sign_in_and_then_to_the_same_page(journe
     page.goto(journey.url + target)
     _settled(page)
     page.evaluate("window.scrollTo(0, 300)")
-    page.wait_for_function("window.scrollY >= 300")
+    page.wait_for_function("() => window.scrollY >= 300")
     # The session is revoked elsewhere; the page's next refresh (at 80 % of its 30 s token) is refused.
     with journey.http() as http:
         other = http.post("/api/auth/login", json={"email": journey.email, "password": journey.password})
@@ -429,7 +429,7 @@ def test_a_session_that_ends_returns_to_sign_in_and_then_to_the_same_page(journe
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(journey.url + target)
     _settled(page)
-    page.wait_for_function("window.scrollY >= 250")
+    page.wait_for_function("() => window.scrollY >= 250")
 
 
 # --- every page, on real data: accessibility and screenshots -----------------------------------
