@@ -268,7 +268,8 @@ def measure_stack(rate: int, seconds: float) -> dict[str, Any]:
             api_key = key.json()["secret"]
         with chromium(("--enable-precise-memory-info",)) as running:
             busy_context = running.new_context(viewport={"width": 1440, "height": 900})
-            probe_context = running.new_context(viewport={"width": 1440, "height": 900})
+            # Tall enough that every probe row stays in the DOM's window (the feed renders only the rows in view).
+            probe_context = running.new_context(viewport={"width": 1440, "height": 6000})
             busy, probe = busy_context.new_page(), probe_context.new_page()
             for page in (busy, probe):
                 _stack_login(page, stack.url, email, STRONG_PASSWORD)
