@@ -261,7 +261,8 @@ def test_the_overview_fills_with_the_demo_data_once_it_is_loaded_and_scored(jour
 
     def scored() -> bool:
         m = journey.get("/api/insights/metrics", startDate=since)
-        return int(m["totalInteractions"]["value"]) == DEMO_EVENTS + 14 and int(m.get("pending", {}).get("value", 0)) == 0
+        pending = int(m.get("pending", {}).get("value", 0))
+        return int(m["totalInteractions"]["value"]) == DEMO_EVENTS + 14 and pending == 0
 
     wait_until(scored, 300, "the worker to score the demo data", poll_s=1)
     recent = journey.get("/api/insights/metrics")  # the overview's default period: the last 30 days
@@ -410,7 +411,7 @@ def test_the_live_feed_resumes_after_a_server_restart_with_no_event_missed(journ
 
 def test_a_session_that_ends_returns_to_sign_in_and_then_to_the_same_page(journey: Journey) -> None:
     page = journey.page
-    target = f"/explorer?q={journey.search_word}"
+    target = "/explorer?channels=chat,email&sortBy=sentiment"  # a filter and a sort order, long enough to scroll
     page.goto(journey.url + target)
     _settled(page)
     page.evaluate("window.scrollTo(0, 300)")
