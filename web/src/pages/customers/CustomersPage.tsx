@@ -55,7 +55,7 @@ export default function CustomersPage({ search }: PageProps): JSX.Element {
       ) : null}
       <form class="card filters" onSubmit={(e) => { e.preventDefault(); write({ q: draft.trim() }); }}>
         <Field label="Search" class="span-2">
-          {(id) => <input id={id} class="input" type="search" value={draft} placeholder="Name, email or CUS-…" onInput={(e) => setDraft(e.currentTarget.value)} onBlur={() => draft.trim() !== q && write({ q: draft.trim() })} />}
+          {(id) => <input id={id} class="input" type="search" value={draft} placeholder="Name, email or your id, e.g. crm-48213" onInput={(e) => setDraft(e.currentTarget.value)} onBlur={() => draft.trim() !== q && write({ q: draft.trim() })} />}
         </Field>
         <Field label="Sort by">
           {(id) => (
