@@ -65,6 +65,8 @@ DEMO_DAYS = 60
 LOYAL = "e2e-loyal-0001"
 """A customer who chats once a day: the worker finds a `frequent_chat_user` pattern for them."""
 SIZES = ((1440, 900), (390, 844))
+NO_VALUE = "\u2013"
+"""What the dashboard shows for a missing value (an en dash)."""
 SCHEMES = ("light", "dark")
 
 
@@ -293,6 +295,10 @@ def test_a_trend_point_opens_exactly_the_interactions_behind_it(journey: Journey
     # Near the bottom of a bar: the lowest stack level there (negatives, if that week has any).
     x, y = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.97
     page.mouse.move(x, y)
+    series = legend.locator(".u-series")
+    # The legend follows the pointer ("\u2013", a dash, until it has a point).
+    expect(series.nth(0).locator(".u-value")).not_to_have_text(NO_VALUE)
+    expect(series.nth(1).locator(".u-value")).not_to_have_text(NO_VALUE)
     values = {
         row.locator(".u-label").inner_text().strip(): row.locator(".u-value").inner_text().strip()
         for row in legend.locator(".u-series").all()[1:]
