@@ -144,7 +144,7 @@ function Breakdown({ title, entries, keyLabel }: { title: string; entries: Break
         <div class="table-wrap flat">
           <table class="table breakdown">
             <thead>
-              <tr><th scope="col">{keyLabel}</th><th scope="col" class="num">Interactions</th><th scope="col" class="num">Change</th><th scope="col" class="num">Avg. sentiment</th><th scope="col" class="col-dist">Sentiment mix</th></tr>
+              <tr><th scope="col">{keyLabel}</th><th scope="col" class="num">Interactions</th><th scope="col" class="num">Change</th><th scope="col" class="num col-avg">Avg. sentiment</th><th scope="col" class="col-dist">Sentiment mix</th></tr>
             </thead>
             <tbody>
               {entries.map((e) => {
@@ -157,7 +157,7 @@ function Breakdown({ title, entries, keyLabel }: { title: string; entries: Break
                     </th>
                     <td class="num">{formatInteger(n)}</td>
                     <td class="num"><Delta change={e.count?.change} kind="count" /></td>
-                    <td class="num">{formatSentiment(e.averageSentiment?.value)}</td>
+                    <td class="num col-avg">{formatSentiment(e.averageSentiment?.value)}</td>
                     <td class="col-dist">{e.distribution ? <DistributionBar distribution={e.distribution} label={e.key} /> : null}</td>
                   </tr>
                 );
