@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from playwright.sync_api import BrowserContext, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
 from tests.support import REPO_ROOT
 
@@ -44,7 +44,8 @@ class Console:
 
         page.on("console", on_console)
         page.on("pageerror", lambda error: self.errors.append(f"uncaught: {error}"))
-        page.on("requestfailed", lambda request: self.errors.append(f"request failed: {request.url}"))
+        page.on("requestfailed",
+                lambda request: self.errors.append(f"request failed: {request.url} ({request.failure})"))
 
 
 @contextmanager
@@ -72,6 +73,21 @@ def browser(
             yield context
         finally:
             context.close()
+
+
+@contextmanager
+def chromium(extra_args: tuple[str, ...] = ()) -> Iterator[Browser]:
+    """One Chromium process for several contexts (each ``browser.new_context(...)`` is a fresh, incognito
+    profile): a test that needs several window sizes or themes at once, as one Playwright instance per
+    thread is all the sync API allows."""
+    if not CHROMIUM.exists():
+        raise RuntimeError(f"{CHROMIUM} missing: run `make browser` (apt-get install chromium)")
+    with sync_playwright() as p:
+        running = p.chromium.launch(executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *extra_args], headless=True)
+        try:
+            yield running
+        finally:
+            running.close()
 
 
 def axe_violations(page: Page, impacts: tuple[str, ...] = ("serious", "critical")) -> list[dict[str, Any]]:

@@ -251,6 +251,7 @@ def test_api_keys_authenticate_machine_clients(stack: Stack) -> None:
         listed = http.get("/api/api-keys", headers=bearer(admin["accessToken"])).json()["apiKeys"]
         assert [k["prefix"] for k in listed] == [created.json()["apiKey"]["prefix"]]
         assert secret not in str(listed)
+        assert "lastUsedAt" not in created.json()["apiKey"] and listed[0]["lastUsedAt"], "its use is recorded"
         too_much = http.post(
             "/api/api-keys", headers=bearer(admin["accessToken"]), json={"name": "x", "permissions": ["root"]}
         )

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatBucket, formatChange, formatCompact, formatDateTime, formatInteger, formatRelative, formatSentiment, formatShare, hourLabel, weekdayNames } from "../src/lib/format";
+import { formatBucket, formatChange, formatCompact, formatDateTime, formatFeedTime, formatInteger, formatRelative, formatSentiment, formatShare, hourLabel, weekdayNames } from "../src/lib/format";
 
 const en = { locale: "en-US" };
 const de = { locale: "de-DE" };
@@ -58,5 +58,14 @@ describe("dates", () => {
     expect(weekdayNames("short", en)).toEqual(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]);
     expect(hourLabel(14, en)).toBe("2 PM");
     expect(hourLabel(14, de)).toBe("14 Uhr");
+  });
+});
+
+describe("the live feed's time", () => {
+  const utc = { locale: "en-GB", timeZone: "UTC" };
+  const now = new Date("2026-03-29T15:00:00Z");
+  it("is the time of day for today, and carries the date for an earlier day", () => {
+    expect(formatFeedTime(new Date("2026-03-29T14:05:09Z"), now, utc)).toBe("14:05:09");
+    expect(formatFeedTime(new Date("2026-03-27T22:05:09Z"), now, utc)).toBe("27 Mar, 22:05");
   });
 });

@@ -32,6 +32,16 @@ describe("FeedRows", () => {
     expect(rows.size).toBe(1);
   });
 
+  it("shows the customer's own id and the content preview that interaction.created carries", () => {
+    const rows = new FeedRows();
+    rows.apply([created("p", { customerId: "0b9c-uuid", externalCustomerId: "crm-48213",
+      payload: { eventType: "support_chat", timestamp: "2026-03-29T11:59:58Z", content: "Where is my order?" } })]);
+    expect(rows.get("p")).toMatchObject({ externalCustomerId: "crm-48213", content: "Where is my order?" });
+    // Learnt for later events of that customer that carry only our id.
+    rows.apply([created("q", { customerId: "0b9c-uuid" })]);
+    expect(rows.get("q")!.externalCustomerId).toBe("crm-48213");
+  });
+
   it("merges both events of one frame, in either order", () => {
     const a = new FeedRows();
     a.apply([created("x"), analyzed("x", "positive")]);

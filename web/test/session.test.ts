@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { refreshDelayMs, Session, STORAGE_KEY, type SessionDeps, type TokenGrant } from "../src/api/session";
+import { expiryMarginMs, refreshDelayMs, Session, STORAGE_KEY, type SessionDeps, type TokenGrant } from "../src/api/session";
 
 class MemoryStorage {
   data = new Map<string, string>();
@@ -38,11 +38,17 @@ function setup(overrides: Partial<SessionDeps> = {}) {
 }
 
 describe("refreshDelayMs", () => {
-  it("refreshes at 80 % of the lifetime, at least a minute early, never sooner than 5 s", () => {
+  it("refreshes at 80 % of the lifetime, at least a minute early when the lifetime allows, never sooner than 1 s", () => {
     expect(refreshDelayMs(3600)).toBe(2880_000);
     expect(refreshDelayMs(120)).toBe(60_000);
-    expect(refreshDelayMs(30)).toBe(5_000);
-    expect(refreshDelayMs(0)).toBe(5_000);
+    expect(refreshDelayMs(30)).toBe(24_000);
+    expect(refreshDelayMs(0)).toBe(1_000);
+  });
+
+  it("gives short-lived tokens a proportional margin before calls", () => {
+    expect(expiryMarginMs(3600_000)).toBe(30_000);
+    expect(expiryMarginMs(30_000)).toBe(6_000);
+    expect(expiryMarginMs(undefined)).toBe(30_000);
   });
 });
 
@@ -135,6 +141,17 @@ describe("Session", () => {
     expect(await session.restore()).toBe(true);
     expect(refresh).toHaveBeenCalledWith("rt-1");
     expect(session.accessToken).toBe("at-2");
+  });
+
+  it("with a 30 s token, refreshes once per 24 s and does not count a fresh token as expiring", async () => {
+    const { session, refresh } = setup();
+    session.signIn({ ...grant(1), expiresIn: 30n });
+    expect(session.expiresSoon()).toBe(false);
+    await vi.advanceTimersByTimeAsync(23_000);
+    expect(refresh).not.toHaveBeenCalled();
+    expect(session.expiresSoon()).toBe(false);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(refresh).toHaveBeenCalledTimes(1);
   });
 
   it("a corrupt stored entry is no session", async () => {

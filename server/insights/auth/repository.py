@@ -117,6 +117,15 @@ async def api_key_by_hash(conn: Conn, key_hash: str) -> ApiKeyRecord | None:
         return await cur.fetchone()
 
 
+async def touch_api_key(conn: Conn, key_id: UUID) -> None:
+    """Records that the key was used: at most once a minute, so a busy key costs one write a minute."""
+    await conn.execute(
+        "UPDATE api_keys SET last_used_at = now() WHERE id = %s AND revoked_at IS NULL"
+        " AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
+        (key_id,),
+    )
+
+
 async def reset_token_by_hash(conn: Conn, token_hash: str) -> ResetTokenRecord | None:
     async with conn.cursor(row_factory=kwargs_row(ResetTokenRecord)) as cur:
         await cur.execute(

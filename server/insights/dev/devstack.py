@@ -272,7 +272,10 @@ def run_stack(*, demo: bool, triton: bool) -> int:
         login = _demo_login(url, mail)
         if demo:
             _load_demo(url, login)
-        _say(f"ready: {url}  (REST, gRPC-Web and gRPC on one port)")
+        if settings.web_dist is not None:
+            _say(f"ready: {url}  (the dashboard: open it in a browser; REST, gRPC-Web and gRPC on the same port)")
+        else:
+            _say(f"ready: {url}  (REST, gRPC-Web and gRPC on one port; no dashboard: run make web, or make up)")
         _say(f"login: {login['email']} / {login['password']}")
         _say(f"try:   curl -s {url}/api/health")
         _say("Ctrl-C stops everything")

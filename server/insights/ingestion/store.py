@@ -111,7 +111,7 @@ class InteractionStore:
                 organization_id,
                 [
                     NewEvent(INTERACTION_CREATED, new_ids[index], customer_text[customer_ids[index]], v.channel,
-                             {"eventType": v.event_type, "timestamp": v.timestamp.isoformat()},
+                             _created_payload(v),
                              external_ids[customer_ids[index]])
                     for index, v in fresh
                 ],
@@ -299,6 +299,18 @@ class InteractionStore:
                 " SELECT id, customer_id, organization_id, timestamp, channel, event_type, content, metadata::jsonb,"
                 " segment FROM ingest_buffer"
             )
+
+
+EVENT_CONTENT_CHARS = 200
+"""How much of an interaction's content its ``interaction.created`` event carries (the live feed's
+preview); the whole text is one query away."""
+
+
+def _created_payload(v: ValidInteraction) -> dict[str, Any]:
+    payload: dict[str, Any] = {"eventType": v.event_type, "timestamp": v.timestamp.isoformat()}
+    if v.content:
+        payload["content"] = v.content[:EVENT_CONTENT_CHARS]
+    return payload
 
 
 def _new_ids(count: int) -> list[UUID]:

@@ -20,6 +20,8 @@ export interface StoredTokens {
   refreshToken: string;
   /** ms since the epoch */
   expiresAt: number;
+  /** The access token's whole lifetime (ms), when known: short-lived tokens get proportionally short margins. */
+  lifetimeMs?: number | undefined;
 }
 
 export interface SessionDeps {
@@ -43,11 +45,20 @@ function sessionRejected(error: unknown): boolean {
   return [Code.Unauthenticated, Code.PermissionDenied, Code.InvalidArgument, Code.NotFound, Code.FailedPrecondition].includes(error.code);
 }
 
-/** Refresh early: at 80 % of the lifetime, at least a minute before expiry, never sooner than 5 s. */
+/**
+ * Refresh early: at 80 % of the lifetime, and at least a minute before expiry when the lifetime is
+ * long enough for that (two minutes or more); never sooner than 1 s. A 30 s token is refreshed after
+ * 24 s, not every few seconds.
+ */
 export function refreshDelayMs(expiresInS: number): number {
   const life = Math.max(0, expiresInS) * 1000;
-  const delay = Math.min(life * 0.8, life - 60_000);
-  return Math.max(5_000, delay);
+  const delay = life >= 120_000 ? Math.min(life * 0.8, life - 60_000) : life * 0.8;
+  return Math.max(1_000, delay);
+}
+
+/** How close to its expiry a token counts as "about to expire" before a call: 30 s, or a fifth of a shorter lifetime. */
+export function expiryMarginMs(lifetimeMs: number | undefined): number {
+  return lifetimeMs !== undefined && lifetimeMs > 0 ? Math.min(30_000, lifetimeMs * 0.2) : 30_000;
 }
 
 type Listener = () => void;
@@ -97,6 +108,7 @@ export class Session {
       accessToken: grant.accessToken,
       refreshToken: grant.refreshToken,
       expiresAt: this.deps.now() + Number(grant.expiresIn) * 1000,
+      lifetimeMs: Number(grant.expiresIn) * 1000,
     };
     this.adopt(tokens);
     if (grant.user) this.user = grant.user;
@@ -116,9 +128,10 @@ export class Session {
     this.timer = setTimeout(() => void this.refresh(), refreshDelayMs(remainingS));
   }
 
-  /** Whether the access token expires within `marginMs` (or is missing). */
-  expiresSoon(marginMs = 30_000): boolean {
-    return !this.tokens || this.tokens.expiresAt - this.deps.now() < marginMs;
+  /** Whether the access token expires within `marginMs` (default: `expiryMarginMs` of its lifetime), or is missing. */
+  expiresSoon(marginMs?: number): boolean {
+    if (!this.tokens) return true;
+    return this.tokens.expiresAt - this.deps.now() < (marginMs ?? expiryMarginMs(this.tokens.lifetimeMs));
   }
 
   /**
@@ -137,7 +150,7 @@ export class Session {
       const stored = this.readStored();
       const mine = this.tokens?.refreshToken;
       // Another tab rotated the pair while we waited for the lock: use its pair.
-      if (stored && stored.refreshToken !== mine && stored.expiresAt - this.deps.now() > 60_000) {
+      if (stored && stored.refreshToken !== mine && stored.expiresAt - this.deps.now() > 2 * expiryMarginMs(stored.lifetimeMs)) {
         this.adopt(stored);
         this.emit();
         return true;
@@ -176,7 +189,8 @@ export class Session {
       if (!raw) return null;
       const v = JSON.parse(raw) as Partial<StoredTokens>;
       if (typeof v.accessToken === "string" && typeof v.refreshToken === "string" && typeof v.expiresAt === "number") {
-        return { accessToken: v.accessToken, refreshToken: v.refreshToken, expiresAt: v.expiresAt };
+        const lifetimeMs = typeof v.lifetimeMs === "number" ? v.lifetimeMs : undefined;
+        return { accessToken: v.accessToken, refreshToken: v.refreshToken, expiresAt: v.expiresAt, lifetimeMs };
       }
     } catch {
       // A corrupt entry is no session.
@@ -190,7 +204,7 @@ export class Session {
     if (!stored) return false;
     this.tokens = stored;
     try {
-      if (stored.expiresAt - this.deps.now() < 120_000) {
+      if (stored.expiresAt - this.deps.now() < 4 * expiryMarginMs(stored.lifetimeMs)) {
         return await this.refresh();
       }
       this.user = await this.deps.getMe(stored.accessToken);

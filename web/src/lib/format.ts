@@ -93,6 +93,13 @@ export function formatDateTime(date: Date, { locale, timeZone }: FormatOptions =
   return dateFormat({ dateStyle: "medium", timeStyle: "short", timeZone }, locale).format(date);
 }
 
+/** The live feed's time: 14:05:09 today, "Nov 30, 22:05" on an earlier day (a time alone would be ambiguous). */
+export function formatFeedTime(date: Date, now: Date = new Date(), opts: FormatOptions = {}): string {
+  const day = (d: Date): string => dateFormat({ year: "numeric", month: "2-digit", day: "2-digit", timeZone: opts.timeZone }, opts.locale).format(d);
+  if (day(date) === day(now)) return formatTime(date, opts);
+  return dateFormat({ month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZone: opts.timeZone }, opts.locale).format(date);
+}
+
 /** 14:05:09, for the live feed. */
 export function formatTime(date: Date, { locale, timeZone }: FormatOptions = {}): string {
   return dateFormat({ hour: "2-digit", minute: "2-digit", second: "2-digit", timeZone }, locale).format(date);

@@ -12,6 +12,7 @@ export function feedEvent(e: Event): FeedEvent {
     occurredAt: e.occurredAt ? timestampDate(e.occurredAt) : undefined,
     interactionId: e.interactionId,
     customerId: e.customerId,
+    externalCustomerId: e.externalCustomerId || undefined,
     channel: e.channel,
     payload: e.payload,
   };

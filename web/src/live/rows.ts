@@ -10,6 +10,8 @@ export interface FeedEvent {
   occurredAt?: Date | undefined;
   interactionId: string;
   customerId: string;
+  /** The organization's own id of the customer (the event's field; older events carry none). */
+  externalCustomerId?: string | undefined;
   channel: string;
   payload?: JsonObject | undefined;
 }
@@ -82,7 +84,7 @@ export class FeedRows {
   private early = new Map<string, RowSentiment>();
   /** Keys pushed out by the cap: their late events must not bring them back to the top. */
   private evicted = new Set<string>();
-  /** Our customer id -> the organization's, learnt from rows that carry both (events carry only ours). */
+  /** Our customer id -> the organization's, learnt from rows and events that carry both (for events that carry only ours). */
   private externalIds = new Map<string, string>();
 
   constructor(readonly cap = 500) {}
@@ -149,6 +151,7 @@ export class FeedRows {
       switch (e.type) {
         case "interaction.created": {
           const key = e.interactionId;
+          if (e.externalCustomerId) this.learn(e.customerId, e.externalCustomerId);
           if (!key || this.byKey.has(key) || this.evicted.has(key)) break;
           const p = e.payload;
           const sentiment = this.early.get(key);
@@ -158,7 +161,7 @@ export class FeedRows {
             kind: "interaction",
             interactionId: key,
             customerId: e.customerId,
-            externalCustomerId: str(p?.["externalCustomerId"]) ?? this.externalIds.get(e.customerId),
+            externalCustomerId: e.externalCustomerId ?? str(p?.["externalCustomerId"]) ?? this.externalIds.get(e.customerId),
             channel: e.channel,
             eventType: str(p?.["eventType"]) ?? "",
             content: str(p?.["content"]),

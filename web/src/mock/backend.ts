@@ -544,7 +544,7 @@ export function createMockTransport(opts: MockOptions = {}): Transport {
       i.processedAt = undefined;
       data.interactions.unshift(i);
       if (data.interactions.length > 20_000) data.interactions.pop();
-      emit({ type: "interaction.created", occurredAt: ts(now()), interactionId: i.id, customerId: i.customerId, channel: i.channel, payload: { eventType: i.eventType, timestamp: new Date(i.at).toISOString() } });
+      emit({ type: "interaction.created", occurredAt: ts(now()), interactionId: i.id, customerId: i.customerId, channel: i.channel, payload: { eventType: i.eventType, timestamp: new Date(i.at).toISOString(), ...(i.content ? { content: i.content.slice(0, 200) } : {}) } });
       const delay = eventRate > 50 ? 50 + rand() * 200 : 400 + rand() * 2500;
       setTimeout(() => {
         const label = (["positive", "neutral", "negative"] as const)[Math.floor(rand() * 3)]!;
@@ -585,9 +585,11 @@ export function createMockTransport(opts: MockOptions = {}): Transport {
           console.info(`[mock] verification link: /verify-email?token=${token}`);
           return { status: "verification_sent" };
         },
-        verifyEmail: (req: { token: string }, ctx: HandlerContext) => {
+        verifyEmail: (req: { token: string; password: string }, ctx: HandlerContext) => {
           const p = pendingRegistrations.get(req.token);
-          if (!p) fail(Code.InvalidArgument, "token: invalid or expired verification link");
+          if (!p) fail(Code.Unauthenticated, "Invalid or expired verification link");
+          // As the server: only the password chosen at sign-up completes it, and a wrong one leaves the link unspent.
+          if (req.password !== p.password) fail(Code.Unauthenticated, "Invalid email or password");
           pendingRegistrations.delete(req.token);
           const u: MockUser = { id: `u-${uuid(rand).slice(0, 8)}`, email: p.email, firstName: p.firstName, lastName: p.lastName, role: "admin", extra: [], active: true, createdAt: now(), password: p.password };
           users.push(u);

@@ -103,7 +103,7 @@ export default function ApiKeysPage(_: PageProps): JSX.Element {
         actions={<Button variant="primary" onClick={() => setCreating(true)}>Create key</Button>} />
       {error ? <ErrorNotice message={error} /> : null}
       {list.error ? <ErrorNotice message={list.error.message} onRetry={list.reload} /> : null}
-      <div class="table-wrap">
+      <div class="table-wrap" role="region" aria-label="API keys" tabIndex={0}>
         <table class="table">
           <thead><tr><th scope="col">Name</th><th scope="col">Key</th><th scope="col">Permissions</th><th scope="col">Created</th><th scope="col">Last used</th><th scope="col">Status</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
           <tbody>

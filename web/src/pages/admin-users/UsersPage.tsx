@@ -111,12 +111,12 @@ export default function UsersPage(_: PageProps): JSX.Element {
   const users = list.data?.users ?? [];
   return (
     <div class="stack">
-      <PageHeader title="Users and roles" description={list.data ? `${formatInteger(list.data.total)} people in ${me?.organizationName ?? "your organization"}.` : "People in your organization and what they may do."}
+      <PageHeader title="Users and roles" description={list.data ? `${formatInteger(list.data.total)} ${list.data.total === 1n ? "person" : "people"} in ${me?.organizationName ?? "your organization"}.` : "People in your organization and what they may do."}
         actions={<Button variant="primary" onClick={() => setCreating(true)}>Add user</Button>} />
       {notice ? <Notice tone="success">{notice}</Notice> : null}
       {error ? <ErrorNotice message={error} /> : null}
       {list.error ? <ErrorNotice message={list.error.message} onRetry={list.reload} /> : null}
-      <div class="table-wrap">
+      <div class="table-wrap" role="region" aria-label="Users" tabIndex={0}>
         <table class="table">
           <thead><tr><th scope="col">Name</th><th scope="col">Role</th><th scope="col">Permissions</th><th scope="col">Last sign-in</th><th scope="col">Status</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
           <tbody>

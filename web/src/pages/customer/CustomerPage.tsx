@@ -5,7 +5,6 @@ import "./customer.css";
 import type { JSX } from "preact";
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import type { JsonValue } from "@bufbuild/protobuf";
 import { toJsonString } from "@bufbuild/protobuf";
 import { PrivacyService, ExportCustomerResponseSchema } from "../../gen/insights/v1/privacy_pb";
 import { QueryService } from "../../gen/insights/v1/query_pb";
@@ -26,16 +25,8 @@ import { Badge, Button, Card, EmptyState, ErrorNotice, Field, Notice, Spinner } 
 import { addDays, browserTimeZone, dateIn } from "../../lib/dates";
 import { formatBucket, formatDate, formatDateTime, formatInteger, formatRelative, formatSentiment, formatShare } from "../../lib/format";
 import { useAsync } from "../../lib/useAsync";
-
-function evidenceValue(v: JsonValue): string {
-  if (typeof v === "number") return Number.isInteger(v) ? formatInteger(v) : formatSentiment(v).replace("+", "");
-  if (typeof v === "string" || typeof v === "boolean") return String(v);
-  return JSON.stringify(v);
-}
-
-function humanKey(k: string): string {
-  return k.replace(/([a-z])([A-Z0-9])/g, "$1 $2").replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
-}
+import { customerName, historyStart, joinKnown } from "../../lib/customer";
+import { evidenceValue, humanKey } from "../../lib/evidence";
 
 function EraseDialog({ open, onClose, externalId, name, id }: { open: boolean; onClose: () => void; externalId: string; name: string; id: string }): JSX.Element {
   const [typed, setTyped] = useState("");
@@ -87,6 +78,9 @@ export default function CustomerPage({ params }: PageProps): JSX.Element {
     return { startDate: addDays(today, -89), endDate: today };
   }, [tz]);
   const trend = useAsync((signal) => client(QueryService).getSentimentTrends({ customerId: id, ...range, timeZone: tz, groupBy: "week" }, { signal }), [id]);
+  // All of the customer's history (not the default last 30 days), from the day they were first seen.
+  const firstSeen = customer.data?.customer?.firstSeenAt;
+  const historyFrom = customer.data?.customer ? historyStart(firstSeen ? timestampDate(firstSeen).getTime() : undefined) : "";
   const [timeline, setTimeline] = useState<Interaction[]>([]);
   const [next, setNext] = useState<string | null>("");
   const [loadingMore, setLoadingMore] = useState(false);
@@ -99,8 +93,7 @@ export default function CustomerPage({ params }: PageProps): JSX.Element {
   const more = async (token: string, reset = false): Promise<void> => {
     setLoadingMore(true);
     try {
-      // All of the customer's history, not the default last 30 days.
-      const res = await client(QueryService).listInteractions({ customerId: id, startDate: "2000-01-01", pageSize: 20, pageToken: token });
+      const res = await client(QueryService).listInteractions({ customerId: id, startDate: historyFrom, pageSize: 20, pageToken: token });
       setTimeline((xs) => (reset ? res.data : [...xs, ...res.data]));
       setNext(res.nextPageToken || null);
       setTimelineError(null);
@@ -112,8 +105,8 @@ export default function CustomerPage({ params }: PageProps): JSX.Element {
   };
   useEffect(() => {
     setTimeline([]);
-    void more("", true);
-  }, [id]);
+    if (historyFrom) void more("", true);
+  }, [id, historyFrom]);
 
   const doExport = async (): Promise<void> => {
     setExporting(true);
@@ -137,8 +130,8 @@ export default function CustomerPage({ params }: PageProps): JSX.Element {
   const data = customer.data;
   if (!data?.customer) return <Spinner label="Loading the customer" />;
   const c = data.customer;
-  const name = `${c.firstName} ${c.lastName}`.trim() || c.externalId;
-  const explorerHref = `/explorer?${filterToQuery({ ...emptyFilter(), customerId: c.id, startDate: "2000-01-01" })}`;
+  const name = customerName(c);
+  const explorerHref = `/explorer?${filterToQuery({ ...emptyFilter(), customerId: c.id, startDate: historyFrom })}`;
   const points = trend.data?.points ?? [];
   const channels = Object.entries(data.byChannel).sort((a, b) => Number(b[1] - a[1]));
   const totalInteractions = Number(c.interactionCount) || 1;
@@ -150,7 +143,7 @@ export default function CustomerPage({ params }: PageProps): JSX.Element {
         <div class="page-heading">
           <p class="eyebrow"><a href="/customers">Customers</a> / {c.externalId}</p>
           <h1>{name}</h1>
-          <p class="page-description">{c.email} · <span class="cap">{c.segment}</span> · customer since {c.firstSeenAt ? formatDate(timestampDate(c.firstSeenAt)) : "–"}</p>
+          <p class="page-description">{joinKnown([c.email, c.segment ? c.segment[0]!.toUpperCase() + c.segment.slice(1) : "", c.firstSeenAt ? `customer since ${formatDate(timestampDate(c.firstSeenAt))}` : ""])}</p>
         </div>
         <div class="page-actions">
           <a class="btn btn-secondary" href={explorerHref}>All interactions</a>

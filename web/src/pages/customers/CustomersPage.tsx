@@ -8,8 +8,18 @@ import type { PageProps } from "../../app/routes";
 import { Button, ChipGroup, EmptyState, ErrorNotice, Field, Notice, PageHeader, Spinner } from "../../components/ui";
 import { formatInteger, formatRelative, formatSentiment } from "../../lib/format";
 import { useAsync } from "../../lib/useAsync";
+import { customerName, customerSubtitle } from "../../lib/customer";
+import { addDays, dateIn } from "../../lib/dates";
 
-const SEGMENTS = ["enterprise", "mid-market", "smb", "consumer"];
+/** The organization's segments: those of the last 90 days' interactions (segments are the organization's own words). */
+function useSegments(selected: string[]): string[] {
+  const known = useAsync(
+    (signal) => client(QueryService).getAggregatedMetrics({ startDate: addDays(dateIn(Date.now(), "UTC"), -89) }, { signal }),
+    [],
+  );
+  const keys = (known.data?.bySegment ?? []).filter((e) => !e.other && e.key).map((e) => e.key);
+  return [...new Set([...keys, ...selected])];
+}
 
 export default function CustomersPage({ search }: PageProps): JSX.Element {
   const p = new URLSearchParams(search);
@@ -17,6 +27,7 @@ export default function CustomersPage({ search }: PageProps): JSX.Element {
   const segments = (p.get("segments") ?? "").split(",").filter(Boolean);
   const sortBy = p.get("sortBy") ?? "last_seen";
   const [draft, setDraft] = useState(q);
+  const segmentOptions = useSegments(segments);
   const [tokens, setTokens] = useState<string[]>([]);
   const [token, setToken] = useState("");
   useEffect(() => {
@@ -44,7 +55,7 @@ export default function CustomersPage({ search }: PageProps): JSX.Element {
       ) : null}
       <form class="card filters" onSubmit={(e) => { e.preventDefault(); write({ q: draft.trim() }); }}>
         <Field label="Search" class="span-2">
-          {(id) => <input id={id} class="input" type="search" value={draft} placeholder="Name, email or CUS-…" onInput={(e) => setDraft(e.currentTarget.value)} onBlur={() => draft.trim() !== q && write({ q: draft.trim() })} />}
+          {(id) => <input id={id} class="input" type="search" value={draft} placeholder="Name, email or your id, e.g. crm-48213" onInput={(e) => setDraft(e.currentTarget.value)} onBlur={() => draft.trim() !== q && write({ q: draft.trim() })} />}
         </Field>
         <Field label="Sort by">
           {(id) => (
@@ -55,7 +66,7 @@ export default function CustomersPage({ search }: PageProps): JSX.Element {
             </select>
           )}
         </Field>
-        <ChipGroup label="Segments" options={SEGMENTS} value={segments} onChange={(v) => write({ segments: v.join(",") })} />
+        {segmentOptions.length ? <ChipGroup label="Segments" options={segmentOptions} value={segments} onChange={(v) => write({ segments: v.join(",") })} /> : null}
       </form>
       {list.error ? <ErrorNotice message={list.error.message} onRetry={list.reload} /> : null}
       <div class="table-wrap">
@@ -64,11 +75,11 @@ export default function CustomersPage({ search }: PageProps): JSX.Element {
           <tbody>
             {data?.customers.map((c) => (
               <tr key={c.id}>
-                <th scope="row">
-                  <a href={`/customers/${encodeURIComponent(c.id)}`}>{c.firstName} {c.lastName}</a>
-                  <div class="muted small">{c.externalId} · {c.email}</div>
+                <th scope="row" class="nowrap">
+                  <a href={`/customers/${encodeURIComponent(c.id)}`}>{customerName(c)}</a>
+                  {customerSubtitle(c) ? <div class="muted small">{customerSubtitle(c)}</div> : null}
                 </th>
-                <td>{c.segment}</td>
+                <td class="cap">{c.segment}</td>
                 <td class="num">{formatInteger(c.interactionCount)}</td>
                 <td class="num">{formatSentiment(c.averageSentiment)}</td>
                 <td class="nowrap">{c.lastSeenAt ? formatRelative(timestampDate(c.lastSeenAt)) : "–"}</td>

@@ -18,7 +18,7 @@ import { IconColumns, IconPause, IconPlay } from "../../components/icons";
 import { InteractionDetails } from "../../components/InteractionDetails";
 import { ScoreBars, SentimentBadge } from "../../components/sentiment";
 import { Button, ChipGroup, EmptyState, Field, Spinner } from "../../components/ui";
-import { formatInteger, formatSentiment, formatTime } from "../../lib/format";
+import { formatFeedTime, formatInteger, formatSentiment } from "../../lib/format";
 import { FrameBatcher } from "../../live/batcher";
 import { LiveConnection, type ConnectionState } from "../../live/connection";
 import { feedEvent, rowFromInteraction } from "../../live/convert";
@@ -131,7 +131,7 @@ class LiveRow extends Component<RowProps> {
           return (
             <td class="nowrap tabular" key={c}>
               <button type="button" class="row-toggle" aria-expanded={expanded ? "true" : "false"} onClick={(e) => { e.stopPropagation(); onToggle(row.key); }}>
-                {formatTime(row.at)}
+                {formatFeedTime(row.at)}
               </button>
             </td>
           );
@@ -331,7 +331,7 @@ export default function LivePage({ search }: PageProps): JSX.Element {
         <ChipGroup label="Channels" options={CHANNELS} value={filter.channels} onChange={(channels) => writeFilter({ ...filter, channels })} />
         <Field label="Customer" hint="Our id or yours">
           {(id, d) => (
-            <input id={id} aria-describedby={d} class="input" value={customerDraft} placeholder="CUS-10234"
+            <input id={id} aria-describedby={d} class="input" value={customerDraft} placeholder="Any customer"
               onInput={(e) => setCustomerDraft(e.currentTarget.value)}
               onKeyDown={(e) => { if (e.key === "Enter") writeFilter({ ...filter, customerId: customerDraft.trim() }); }}
               onBlur={() => { if (customerDraft.trim() !== filter.customerId) writeFilter({ ...filter, customerId: customerDraft.trim() }); }} />

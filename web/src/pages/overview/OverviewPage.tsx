@@ -22,6 +22,7 @@ import { Card, ChipGroup, ErrorNotice, Field, Notice, PageHeader, Spinner } from
 import { browserTimeZone, presetRange, timeZones, type RangePreset } from "../../lib/dates";
 import { formatBucket, formatChange, formatCompact, formatDate, formatInteger, formatSentiment, formatShare, type Bucket } from "../../lib/format";
 import { useAsync } from "../../lib/useAsync";
+import { hasPrevious, previousAverage } from "../../lib/trend";
 
 const CHANNELS = ["web", "mobile", "email", "chat", "phone"];
 const BUCKETS: Bucket[] = ["hour", "day", "week", "month"];
@@ -112,19 +113,23 @@ function Delta({ change, kind, upIsBad = false }: { change: CountMetric["change"
   );
 }
 
-function Kpi({ label, value, change, kind = "count", href, hint }: {
+function Kpi({ label, value, change, kind = "count", href, hint, compared = true }: {
   label: string;
   value: string;
   change: CountMetric["change"];
   kind?: "count" | "score";
   href?: string | undefined;
   hint?: string;
+  /** False when the previous period had no interactions: there is nothing to compare with. */
+  compared?: boolean;
 }): JSX.Element {
   const body = (
     <>
       <span class="kpi-label">{label}</span>
       <span class="kpi-value tabular">{value}</span>
-      <span class="kpi-foot"><Delta change={change} kind={kind} /> <span class="muted">vs previous period</span></span>
+      {compared
+        ? <span class="kpi-foot"><Delta change={change} kind={kind} /> <span class="muted">vs previous period</span></span>
+        : <span class="kpi-foot"><span class="muted">no interactions in the previous period</span></span>}
       {hint ? <span class="kpi-hint">{hint}</span> : null}
     </>
   );
@@ -139,7 +144,7 @@ function Breakdown({ title, entries, keyLabel }: { title: string; entries: Break
         <div class="table-wrap flat">
           <table class="table breakdown">
             <thead>
-              <tr><th scope="col">{keyLabel}</th><th scope="col" class="num">Interactions</th><th scope="col" class="num">Change</th><th scope="col" class="num">Avg. sentiment</th><th scope="col" class="col-dist">Sentiment mix</th></tr>
+              <tr><th scope="col">{keyLabel}</th><th scope="col" class="num">Interactions</th><th scope="col" class="num">Change</th><th scope="col" class="num col-avg">Avg. sentiment</th><th scope="col" class="col-dist">Sentiment mix</th></tr>
             </thead>
             <tbody>
               {entries.map((e) => {
@@ -152,7 +157,7 @@ function Breakdown({ title, entries, keyLabel }: { title: string; entries: Break
                     </th>
                     <td class="num">{formatInteger(n)}</td>
                     <td class="num"><Delta change={e.count?.change} kind="count" /></td>
-                    <td class="num">{formatSentiment(e.averageSentiment?.value)}</td>
+                    <td class="num col-avg">{formatSentiment(e.averageSentiment?.value)}</td>
                     <td class="col-dist">{e.distribution ? <DistributionBar distribution={e.distribution} label={e.key} /> : null}</td>
                   </tr>
                 );
@@ -200,7 +205,7 @@ function chartModel(t: GetSentimentTrendsResponse, v: View): ChartModel {
     labels,
     series: [
       { label: "Average sentiment", color: "--chart-1", values: t.points.map((p) => p.averageSentiment ?? null) },
-      { label: "Previous period", color: "--text-3", dashed: true, values: t.points.map((p) => p.averageSentimentChange?.previous ?? null) },
+      { label: "Previous period", color: "--text-3", dashed: true, values: t.points.map(previousAverage) },
     ],
     hrefs: [t.points.map((p) => (p.drillDown ? drillDownHref(p.drillDown) : "/explorer")), t.points.map((p) => (p.drillDown ? drillDownHref(p.drillDown) : "/explorer"))],
   };
@@ -223,6 +228,7 @@ export default function OverviewPage({ search }: PageProps): JSX.Element {
   const m = metrics.data;
   const model = useMemo(() => (trends.data ? chartModel(trends.data, view) : null), [trends.data, view.chart, view.bucket, view.tz]);
   const welcome = new URLSearchParams(search).get("welcome");
+  const compared = !m || hasPrevious(m.totalInteractions);
 
   const heatCells: HeatCell[] = (heat.data?.cells ?? []).map((c) => ({
     weekday: c.weekday, hour: c.hour, total: Number(c.total), average: c.averageSentiment, href: c.drillDown ? drillDownHref(c.drillDown) : "/explorer",
@@ -266,11 +272,11 @@ export default function OverviewPage({ search }: PageProps): JSX.Element {
 
       {metrics.error ? <ErrorNotice message={metrics.error.message} onRetry={metrics.reload} /> : null}
       <div class="kpis" aria-busy={metrics.loading ? "true" : "false"}>
-        <Kpi label="Interactions" value={m ? formatInteger(m.totalInteractions?.value ?? 0n) : "…"} change={m?.totalInteractions?.change}
+        <Kpi compared={compared} label="Interactions" value={m ? formatInteger(m.totalInteractions?.value ?? 0n) : "…"} change={m?.totalInteractions?.change}
           href={m?.totalInteractions?.drillDown ? drillDownHref(m.totalInteractions.drillDown) : undefined} />
-        <Kpi label="Unique customers" value={m ? formatInteger(m.uniqueCustomers?.value ?? 0n) : "…"} change={m?.uniqueCustomers?.change} hint="with an interaction in the period" />
-        <Kpi label="Active customers" value={m ? formatInteger(m.activeCustomers?.value ?? 0n) : "…"} change={m?.activeCustomers?.change} hint="any interaction in the last 30 days" />
-        <Kpi label="Average sentiment" value={m ? formatSentiment(m.averageSentiment?.value) : "…"} change={m?.averageSentiment?.change} kind="score" hint="−1 negative … +1 positive" />
+        <Kpi compared={compared} label="Unique customers" value={m ? formatInteger(m.uniqueCustomers?.value ?? 0n) : "…"} change={m?.uniqueCustomers?.change} hint="with an interaction in the period" />
+        <Kpi compared={compared} label="Active customers" value={m ? formatInteger(m.activeCustomers?.value ?? 0n) : "…"} change={m?.activeCustomers?.change} hint="any interaction in the last 30 days" />
+        <Kpi compared={compared} label="Average sentiment" value={m ? formatSentiment(m.averageSentiment?.value) : "…"} change={m?.averageSentiment?.change} kind="score" hint="−1 negative … +1 positive" />
       </div>
 
       <Card title="Sentiment distribution">
