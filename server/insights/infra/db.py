@@ -47,7 +47,8 @@ class Database:
                 "row_factory": dict_row,
                 "options": f"-c statement_timeout={settings.db.statement_timeout_ms}"
                 " -c idle_in_transaction_session_timeout=600000"
-                f" -c random_page_cost={settings.db.random_page_cost}",
+                f" -c random_page_cost={settings.db.random_page_cost}"
+                f" -c jit={'on' if settings.db.jit else 'off'}",
             },
             # A connection broken by a database restart is noticed at checkout and replaced,
             # so the first call after the restart succeeds instead of failing.

@@ -93,16 +93,21 @@ async def trends(
     dimension: Dimension | None = breakdown if breakdown else None  # type: ignore[assignment]
     found = await aggregate(conn, query, organization_id, ranges, dimension, organization_zone)
     n = len(current)
+    by_bucket: dict[int, list[tuple[str, Counts]]] = defaultdict(list)
+    for (index, key), c in found.items():
+        by_bucket[index].append((key, c))
 
     def points(keys: list[str] | None) -> list[TrendPoint]:
+        wanted = set(keys) if keys is not None else None
         out = []
         for i, b in enumerate(current):
             counts, before = Counts(), Counts()
-            for (index, key), c in found.items():
-                if keys is None or key in keys:
-                    if index == i:
-                        counts.add(c)
-                    elif compare and index - n == i:
+            for key, c in by_bucket.get(i, ()):
+                if wanted is None or key in wanted:
+                    counts.add(c)
+            if compare:
+                for key, c in by_bucket.get(i + n, ()):
+                    if wanted is None or key in wanted:
                         before.add(c)
             out.append(TrendPoint(b.start, b.end, b.label, counts, _drill(query, b.start, b.end, breakdown or None,
                                                                            keys), before if compare else None))
