@@ -18,9 +18,10 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
   v_org UUID := app_organization_id();
   v_limit INTEGER := greatest(p_limit, 1);
-  v_upper TEXT := p_query || chr(1114111);  -- above every string that starts with p_query (byte order)
+  -- The least string above every one that starts with p_query (byte order): its last character's successor.
+  v_upper TEXT := left(p_query, -1) || chr(ascii(right(p_query, 1)) + 1);
 BEGIN
-  IF p_query ~ '^[^[:space:]]*[0-9][^[:space:]]*$' THEN
+  IF p_query ~ '^[^[:space:]]*[0-9][^[:space:]]*$' THEN  -- one word with a digit (the caller lowercases)
     RETURN QUERY
       SELECT p.id, (1 - (p_query <<-> customer_search_text(c.external_id, c.email, c.first_name, c.last_name)))::real
       FROM (

@@ -149,9 +149,8 @@ def _statements(org: UUID) -> Iterator[tuple[str, sql.Composable, dict[str, Any]
             statement, params, _ = interactions.page_statement(q, org, order, None, 0, 50)
             yield f"relevance {name}", statement, params
         for sampled in (False, True):
-            previous = (q.start - (q.end - q.start), q.start)
-            for ranges in ([(q.start, q.end), previous], [(q.start, q.end), (q.start - timedelta(days=3), q.end)]):
-                statement, params, _ = analytics.distinct_statement(q, org, ranges, sampled)
+            for lo, hi in ((q.start, q.end), (q.start - (q.end - q.start), q.start)):
+                statement, params = analytics.distinct_statement(q, org, lo, hi, sampled)
                 yield f"distinct {'sample ' if sampled else ''}{name}", statement, params
         params = {"limit": 2000}
         conds = raw_conditions(q, org, params)

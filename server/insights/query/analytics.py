@@ -6,10 +6,12 @@ query narrowed to the bucket's instant range and, where it applies, to the break
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import datetime, timedelta
-from itertools import pairwise
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -41,6 +43,8 @@ OTHER = "other"
 ACTIVE_DAYS = 30
 SAMPLE_FACTOR = 16
 """idx_interactions_customer_sample holds the customers whose id's last byte is below 256 / 16."""
+Reader = Callable[[], AbstractAsyncContextManager[Conn]]
+"""Opens a tenant transaction of its own (a pooled connection) for statements that run side by side."""
 
 
 def _key_value(dimension: str, key: str) -> str:
@@ -99,6 +103,7 @@ async def trends(
 
     def points(keys: list[str] | None) -> list[TrendPoint]:
         wanted = set(keys) if keys is not None else None
+        drill = _drill(query, query.start, query.end, breakdown or None, keys)  # narrowed once, dated per point
         out = []
         for i, b in enumerate(current):
             counts, before = Counts(), Counts()
@@ -109,8 +114,8 @@ async def trends(
                 for key, c in by_bucket.get(i + n, ()):
                     if wanted is None or key in wanted:
                         before.add(c)
-            out.append(TrendPoint(b.start, b.end, b.label, counts, _drill(query, b.start, b.end, breakdown or None,
-                                                                           keys), before if compare else None))
+            out.append(TrendPoint(b.start, b.end, b.label, counts, drill.with_range(b.start, b.end),
+                                  before if compare else None))
         return out
 
     series: list[TrendSeries] = []
@@ -135,47 +140,35 @@ async def trends(
     return Trends(query, grain, previous_start, previous_end, points(None), breakdown, series)
 
 
-def distinct_statement(query: InteractionQuery, organization_id: UUID, ranges: list[tuple[datetime, datetime]],
-                       sampled: bool) -> tuple[sql.Composed, Params, bool]:
-    """count(DISTINCT customer) per range in one index-only scan over their union (``sampled``: the 1-in-16
-    sample from its partial index). Disjoint ranges hash (range, customer) pairs once and answer rows of
-    (odd range number, count); overlapping ones answer one row of counts. The flag says which."""
+def distinct_statement(query: InteractionQuery, organization_id: UUID, start: datetime, end: datetime,
+                       sampled: bool) -> tuple[sql.Composed, Params]:
+    """count(DISTINCT customer) of the filter in [start, end): one index-only scan of the range
+    (``sampled``: the 1-in-16 sample, from its partial index)."""
     params: Params = {}
-    lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
-    conds = raw_conditions(query.with_range(lo, hi), organization_id, params)
+    conds = raw_conditions(query.with_range(start, end), organization_id, params)
     if sampled:
         conds.append(sql.SQL("get_byte(uuid_send(i.customer_id), 15) < 16"))
-    ordered = sorted(ranges)
-    if all(a[1] <= b[0] for a, b in pairwise(ordered)):
-        bounds: list[datetime] = []
-        for start, end in ordered:
-            bounds += [start, end]
-        params["d_bounds"] = bounds
-        return sql.SQL(
-            "SELECT s.b, count(*) FROM (SELECT DISTINCT width_bucket(i.timestamp, %(d_bounds)s::timestamptz[]) AS b,"
-            " i.customer_id FROM customer_interactions i WHERE {}) s WHERE mod(s.b, 2) = 1 GROUP BY s.b"
-        ).format(where(conds)), params, True
-    counts = []
-    for n, (start, end) in enumerate(ranges):
-        params[f"d{n}_lo"], params[f"d{n}_hi"] = start, end
-        counts.append(sql.SQL("count(DISTINCT i.customer_id) FILTER (WHERE i.timestamp >= %({}_lo)s"
-                              " AND i.timestamp < %({}_hi)s)").format(sql.SQL(f"d{n}"), sql.SQL(f"d{n}")))
-    return sql.SQL("SELECT {} FROM customer_interactions i WHERE {}").format(
-        sql.SQL(", ").join(counts), where(conds)), params, False
+    return sql.SQL("SELECT count(DISTINCT i.customer_id) FROM customer_interactions i WHERE {}").format(
+        where(conds)), params
 
 
-async def _distinct(conn: Conn, query: InteractionQuery, organization_id: UUID,
+async def _distinct(read: Reader, query: InteractionQuery, organization_id: UUID,
                     ranges: list[tuple[datetime, datetime]], sampled: bool) -> list[int]:
-    statement, params, disjoint = distinct_statement(query, organization_id, ranges, sampled)
+    """The unique customers of each range, each counted in a transaction of its own, all at once: the ranges
+    are scanned side by side (a CPU each) instead of one after the other. Reads are read committed
+    anyway (every statement its own snapshot), so separate transactions see nothing a single one could not."""
     factor = SAMPLE_FACTOR if sampled else 1
-    async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute(statement, params)
-        rows = await cur.fetchall()
-    if disjoint:
-        found = {int(b): int(n) for b, n in rows}
-        ordered = sorted(ranges)
-        return [found.get(2 * ordered.index(r) + 1, 0) * factor for r in ranges]
-    return [int(v) * factor for v in rows[0]]
+
+    async def one(start: datetime, end: datetime) -> int:
+        statement, params = distinct_statement(query, organization_id, start, end, sampled)
+        async with read() as conn, conn.cursor(row_factory=tuple_row) as cur:
+            await cur.execute(statement, params)
+            row = await cur.fetchone()
+        return int(row[0]) * factor if row else 0
+
+    unique = list(dict.fromkeys(ranges))
+    counted = dict(zip(unique, await asyncio.gather(*(one(lo, hi) for lo, hi in unique)), strict=True))
+    return [counted[r] for r in ranges]
 
 
 def _breakdown(found: dict[tuple[int, str], Counts], position: int, query: InteractionQuery, dimension: str,
@@ -202,8 +195,9 @@ def _breakdown(found: dict[tuple[int, str], Counts], position: int, query: Inter
 
 async def metrics(
     conn: Conn, query: InteractionQuery, organization_id: UUID, organization_zone: ZoneInfo, top_event_types: int,
-    settings: QuerySettings, totals_of: Any,
+    settings: QuerySettings, totals_of: Any, read: Reader,
 ) -> Metrics:
+    """``read`` opens further tenant transactions (pooled connections) for the unique-customer counts."""
     if top_event_types < 0 or top_event_types > 50:
         raise ValidationError.single("topEventTypes", "must be between 1 and 50")
     previous_start, previous_end = previous_period(query.start, query.end, query.time_zone, "day")
@@ -231,16 +225,18 @@ async def metrics(
                                     time_zone=query.time_zone)
     active_prev = previous_end
     sampled = sample_now or sample_before  # both periods alike, so that their change compares like with like
-    distinct = await _distinct(conn, query, organization_id, [(query.start, query.end),
-                                                              (previous_start, previous_end)], sampled)
+    periods = [(query.start, query.end), (previous_start, previous_end)]
     active_ranges = [(active_end - timedelta(days=ACTIVE_DAYS), active_end),
                      (active_prev - timedelta(days=ACTIVE_DAYS), active_prev)]
     unfiltered_query = replace(query, channels=(), segments=(), event_types=(), sentiments=(), sentiment_min=None,
                                sentiment_max=None, customer="", customer_id=None, q="", weekdays=(), hours=())
-    if unfiltered_query == query and active_ranges == [(query.start, query.end), (previous_start, previous_end)]:
-        unfiltered = distinct  # a 30-day period without filters: the active customers are its customers
+    if unfiltered_query == query and active_ranges == periods:
+        # A 30-day period without filters: the active customers are its customers.
+        distinct = unfiltered = await _distinct(read, query, organization_id, periods, sampled)
     else:
-        unfiltered = await _distinct(conn, active_query, organization_id, active_ranges, sampled)
+        distinct, unfiltered = await asyncio.gather(
+            _distinct(read, query, organization_id, periods, sampled),
+            _distinct(read, active_query, organization_id, active_ranges, sampled))
     by_channel = _breakdown(found, 0, query, "channel", None) if not estimate else []
     by_segment = _breakdown(found, 1, query, "segment", None) if not estimate else []
     by_event = _breakdown(found, 2, query, "event_type", top_event_types or 10) if not estimate else []

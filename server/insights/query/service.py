@@ -116,7 +116,7 @@ class QueryService:
                 return await interactions.totals(c, q, organization_id, self._settings, zone)
 
             return await analytics.metrics(conn, resolved, organization_id, zone, top_event_types, self._settings,
-                                           totals_of)
+                                           totals_of, lambda: self._read(organization_id))
 
     async def heatmap(self, ctx: CallContext, query: InteractionQuery) -> Heatmap:
         organization_id = ctx.require_principal().organization_id
