@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -134,6 +135,10 @@ def _statements(org: UUID) -> Iterator[tuple[str, sql.Composable, dict[str, Any]
                 for d in range((q.end - q.start).days)]
         statement, params = aggregate_sql(q, org, days, None, utc)
         yield f"trend {name}", statement, params
+        kolkata = ZoneInfo("Asia/Kolkata")  # days from :30 to :30 UTC: whole hours and quarter hours
+        shifted = [(lo - timedelta(hours=5, minutes=30), hi - timedelta(hours=5, minutes=30)) for lo, hi in days]
+        statement, params = aggregate_sql(replace(q, time_zone=kolkata), org, shifted, None, utc)
+        yield f"trend in Kolkata {name}", statement, params
         statement, params = aggregate_sql(q, org, [(q.start, q.end)], "all", ZoneInfo("Asia/Kolkata"))
         yield f"metrics {name}", statement, params
         for by, desc in (("timestamp", True), ("timestamp", False), ("sentiment", True)):
