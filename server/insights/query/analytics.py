@@ -202,41 +202,53 @@ async def metrics(
         raise ValidationError.single("topEventTypes", "must be between 1 and 50")
     previous_start, previous_end = previous_period(query.start, query.end, query.time_zone, "day")
     ranges = [(query.start, query.end), (previous_start, previous_end)]
+    active_end = query.end
+    active_query = InteractionQuery(start=active_end - timedelta(days=ACTIVE_DAYS), end=active_end,
+                                    time_zone=query.time_zone)
+    active_prev = previous_end
+    active_ranges = [(active_end - timedelta(days=ACTIVE_DAYS), active_end),
+                     (active_prev - timedelta(days=ACTIVE_DAYS), active_prev)]
+    unfiltered_query = replace(query, channels=(), segments=(), event_types=(), sentiments=(), sentiment_min=None,
+                               sentiment_max=None, customer="", customer_id=None, q="", weekdays=(), hours=())
+
+    def sampling(now_total: int, before_total: int) -> bool:
+        """Unique customers: exact when the periods are small enough, else from the 1-in-16 sample; both
+        periods alike, so that their change compares like with like."""
+        return now_total > settings.exact_distinct_rows or before_total > settings.exact_distinct_rows
+
+    async def unique(sampled: bool) -> tuple[list[int], list[int]]:
+        if unfiltered_query == query and active_ranges == ranges:
+            # A 30-day period without filters: the active customers are its customers.
+            distinct = await _distinct(read, query, organization_id, ranges, sampled)
+            return distinct, distinct
+        found_now, found_active = await asyncio.gather(
+            _distinct(read, query, organization_id, ranges, sampled),
+            _distinct(read, active_query, organization_id, active_ranges, sampled))
+        return found_now, found_active
+
     estimate = False
     if query.rollup_answerable:
-        found = await aggregate(conn, query, organization_id, ranges, "all", organization_zone)
+        # The totals (one row per period from the totals rollups) decide the sampling; then the breakdowns and
+        # the unique customers run side by side.
+        totals = await aggregate(conn, query, organization_id, ranges, None, organization_zone)
+        sampled = sampling(totals.get((0, ""), Counts()).total, totals.get((1, ""), Counts()).total)
+        found, (distinct, unfiltered) = await asyncio.gather(
+            aggregate(conn, query, organization_id, ranges, "all", organization_zone), unique(sampled))
     else:
         # Raw rows: the totals may be an estimate past the exact limit; breakdowns come from the same rows.
         counts_now, estimate = await totals_of(conn, query)
         counts_before, estimate_before = await totals_of(conn, query.with_range(previous_start, previous_end))
         estimate = estimate or estimate_before
-        found = {} if estimate else await aggregate(conn, query, organization_id, ranges, "all", organization_zone)
+        sampled = sampling(counts_now.total, counts_before.total)
         if estimate:
             found = {(0, "\x1f\x1f"): counts_now, (1, "\x1f\x1f"): counts_before}
+            distinct, unfiltered = await unique(sampled)
+        else:
+            found, (distinct, unfiltered) = await asyncio.gather(
+                aggregate(conn, query, organization_id, ranges, "all", organization_zone), unique(sampled))
     now_counts, before_counts = Counts(), Counts()
     for (index, _), c in found.items():
         (now_counts if index == 0 else before_counts).add(c)
-
-    # Unique customers: exact when the period is small enough, else from the 1-in-16 sample.
-    sample_now = now_counts.total > settings.exact_distinct_rows
-    sample_before = before_counts.total > settings.exact_distinct_rows
-    active_end = query.end
-    active_query = InteractionQuery(start=active_end - timedelta(days=ACTIVE_DAYS), end=active_end,
-                                    time_zone=query.time_zone)
-    active_prev = previous_end
-    sampled = sample_now or sample_before  # both periods alike, so that their change compares like with like
-    periods = [(query.start, query.end), (previous_start, previous_end)]
-    active_ranges = [(active_end - timedelta(days=ACTIVE_DAYS), active_end),
-                     (active_prev - timedelta(days=ACTIVE_DAYS), active_prev)]
-    unfiltered_query = replace(query, channels=(), segments=(), event_types=(), sentiments=(), sentiment_min=None,
-                               sentiment_max=None, customer="", customer_id=None, q="", weekdays=(), hours=())
-    if unfiltered_query == query and active_ranges == periods:
-        # A 30-day period without filters: the active customers are its customers.
-        distinct = unfiltered = await _distinct(read, query, organization_id, periods, sampled)
-    else:
-        distinct, unfiltered = await asyncio.gather(
-            _distinct(read, query, organization_id, periods, sampled),
-            _distinct(read, active_query, organization_id, active_ranges, sampled))
     by_channel = _breakdown(found, 0, query, "channel", None) if not estimate else []
     by_segment = _breakdown(found, 1, query, "segment", None) if not estimate else []
     by_event = _breakdown(found, 2, query, "event_type", top_event_types or 10) if not estimate else []
