@@ -115,7 +115,8 @@ class InteractionQuery:
         # Trends and metrics render one per number (hundreds per answer) that differ only in their dates.
         rest = _query_rest(self.channels, self.segments, self.event_types, self.sentiments, self.sentiment_min,
                            self.sentiment_max, self.customer, self.q, self.zone_name, self.weekdays, self.hours)
-        return urlencode([("startDate", _iso(self.start)), ("endDate", _iso(self.end))], safe=",:") + "&" + rest
+        # RFC 3339 in UTC ("2026-03-01T00:00:00Z") holds only characters that need no escaping here.
+        return f"startDate={_iso(self.start)}&endDate={_iso(self.end)}&{rest}"
 
 
 @lru_cache(maxsize=4096)
