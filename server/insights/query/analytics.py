@@ -194,10 +194,11 @@ def _breakdown(found: dict[tuple[int, str], Counts], position: int, query: Inter
 
 
 async def metrics(
-    conn: Conn, query: InteractionQuery, organization_id: UUID, organization_zone: ZoneInfo, top_event_types: int,
-    settings: QuerySettings, totals_of: Any, read: Reader,
+    read: Reader, query: InteractionQuery, organization_id: UUID, organization_zone: ZoneInfo, top_event_types: int,
+    settings: QuerySettings, totals_of: Any,
 ) -> Metrics:
-    """``read`` opens further tenant transactions (pooled connections) for the unique-customer counts."""
+    """``read`` opens a tenant transaction (a pooled connection); the statements that run side by side each
+    take their own, and none holds one while it waits for another (no pool exhaustion can deadlock them)."""
     if top_event_types < 0 or top_event_types > 50:
         raise ValidationError.single("topEventTypes", "must be between 1 and 50")
     previous_start, previous_end = previous_period(query.start, query.end, query.time_zone, "day")
@@ -226,26 +227,30 @@ async def metrics(
             _distinct(read, active_query, organization_id, active_ranges, sampled))
         return found_now, found_active
 
+    async def breakdowns() -> dict[tuple[int, str], Counts]:
+        async with read() as conn:
+            return await aggregate(conn, query, organization_id, ranges, "all", organization_zone)
+
     estimate = False
     if query.rollup_answerable:
         # The totals (one row per period from the totals rollups) decide the sampling; then the breakdowns and
         # the unique customers run side by side.
-        totals = await aggregate(conn, query, organization_id, ranges, None, organization_zone)
+        async with read() as conn:
+            totals = await aggregate(conn, query, organization_id, ranges, None, organization_zone)
         sampled = sampling(totals.get((0, ""), Counts()).total, totals.get((1, ""), Counts()).total)
-        found, (distinct, unfiltered) = await asyncio.gather(
-            aggregate(conn, query, organization_id, ranges, "all", organization_zone), unique(sampled))
+        found, (distinct, unfiltered) = await asyncio.gather(breakdowns(), unique(sampled))
     else:
         # Raw rows: the totals may be an estimate past the exact limit; breakdowns come from the same rows.
-        counts_now, estimate = await totals_of(conn, query)
-        counts_before, estimate_before = await totals_of(conn, query.with_range(previous_start, previous_end))
+        async with read() as conn:
+            counts_now, estimate = await totals_of(conn, query)
+            counts_before, estimate_before = await totals_of(conn, query.with_range(previous_start, previous_end))
         estimate = estimate or estimate_before
         sampled = sampling(counts_now.total, counts_before.total)
         if estimate:
             found = {(0, "\x1f\x1f"): counts_now, (1, "\x1f\x1f"): counts_before}
             distinct, unfiltered = await unique(sampled)
         else:
-            found, (distinct, unfiltered) = await asyncio.gather(
-                aggregate(conn, query, organization_id, ranges, "all", organization_zone), unique(sampled))
+            found, (distinct, unfiltered) = await asyncio.gather(breakdowns(), unique(sampled))
     now_counts, before_counts = Counts(), Counts()
     for (index, _), c in found.items():
         (now_counts if index == 0 else before_counts).add(c)

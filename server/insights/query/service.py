@@ -109,14 +109,17 @@ class QueryService:
     async def metrics(self, ctx: CallContext, query: InteractionQuery, *, top_event_types: int = 0) -> Metrics:
         organization_id = ctx.require_principal().organization_id
         zone = self._zone(await self.organization_zone(organization_id))
-        async with self._read(organization_id) as conn:
-            resolved = await self._resolve(conn, query)
+        resolved = query
+        if query.customer:
+            async with self._read(organization_id) as conn:
+                resolved = await self._resolve(conn, query)
 
-            async def totals_of(c: Conn, q: InteractionQuery) -> tuple[Counts, bool]:
-                return await interactions.totals(c, q, organization_id, self._settings, zone)
+        async def totals_of(c: Conn, q: InteractionQuery) -> tuple[Counts, bool]:
+            return await interactions.totals(c, q, organization_id, self._settings, zone)
 
-            return await analytics.metrics(conn, resolved, organization_id, zone, top_event_types, self._settings,
-                                           totals_of, lambda: self._read(organization_id))
+        # Its statements take their own transactions (some side by side): no connection is held meanwhile.
+        return await analytics.metrics(lambda: self._read(organization_id), resolved, organization_id, zone,
+                                       top_event_types, self._settings, totals_of)
 
     async def heatmap(self, ctx: CallContext, query: InteractionQuery) -> Heatmap:
         organization_id = ctx.require_principal().organization_id
