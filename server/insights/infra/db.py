@@ -77,10 +77,16 @@ class Database:
             raise UnavailableError("Database temporarily unavailable", retry_after_s=1) from None
 
     @asynccontextmanager
-    async def tenant_tx(self, organization_id: UUID) -> AsyncIterator[Conn]:
-        """A transaction in which row-level security admits only ``organization_id``'s rows."""
+    async def tenant_tx(self, organization_id: UUID, work_mem_mb: int | None = None) -> AsyncIterator[Conn]:
+        """A transaction in which row-level security admits only ``organization_id``'s rows (``work_mem_mb``:
+        the transaction's work_mem, set in the same round trip)."""
         async with self.connection() as conn, conn.transaction():
-            await conn.execute("SELECT set_config('app.organization_id', %s, true)", (str(organization_id),))
+            if work_mem_mb is None:
+                await conn.execute("SELECT set_config('app.organization_id', %s, true)", (str(organization_id),))
+            else:
+                await conn.execute(
+                    "SELECT set_config('app.organization_id', %s, true), set_config('work_mem', %s, true)",
+                    (str(organization_id), f"{int(work_mem_mb)}MB"))
             yield conn
 
     @asynccontextmanager

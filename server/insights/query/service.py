@@ -41,8 +41,7 @@ class QueryService:
     @asynccontextmanager
     async def _read(self, organization_id: UUID) -> AsyncIterator[Conn]:
         """A tenant transaction with the read side's work_mem (rollup aggregations sort in memory)."""
-        async with self._db.tenant_tx(organization_id) as conn:
-            await conn.execute(f"SET LOCAL work_mem = '{int(self._settings.work_mem_mb)}MB'")
+        async with self._db.tenant_tx(organization_id, work_mem_mb=self._settings.work_mem_mb) as conn:
             yield conn
 
     async def organization_zone(self, organization_id: UUID) -> str:
