@@ -112,6 +112,9 @@ class DatabaseSettings(BaseModel):
     random_page_cost: float = 1.1
     """The planner's cost of a random page read relative to a sequential one. 1.1 fits SSDs and cloud disks
     (PostgreSQL's default, 4, models spinning disks and makes it prefer scanning whole partitions)."""
+    jit: bool = False
+    """PostgreSQL's JIT compilation for the server's sessions. Off: compiling a statement takes tens of
+    milliseconds and pays off only for long analytical scans; the server's statements run for milliseconds."""
     migrate_on_start: bool = True
     """Apply migrations when the server or worker starts."""
     migrations_dir: Path = REPO_ROOT / "db" / "migrations"

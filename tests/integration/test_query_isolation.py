@@ -161,6 +161,31 @@ def test_fuzzy_customer_look_up_by_external_id_email_or_name(stack: Stack, two: 
             assert found and found[0] == "same-c3", (q, found)
 
 
+def test_an_id_looking_customer_query_answers_the_ids_that_start_with_it_exact_first(
+    stack: Stack, two: tuple[Org, Org], database_url: str
+) -> None:
+    a, _ = two
+    with psycopg.connect(database_url, autocommit=True) as owner:
+        mine = {str(r[0]) for r in owner.execute("SELECT id FROM customers WHERE organization_id = %s", (a.id,))}
+        ids = sorted(r[0] for r in owner.execute("SELECT external_id FROM customers WHERE organization_id = %s",
+                                                 (a.id,)))
+    with stack.client() as http:
+        for q in ("same-c1", "SAME-C2"):
+            body = http.get("/api/customers", headers=a.headers, params={"q": q, "pageSize": 100}).json()
+            found = [c["externalId"] for c in body.get("customers", [])]
+            expected = [i for i in ids if i.startswith(q.lower())]
+            # Every id with the prefix (the other organization has the same ids: none of its customers), the
+            # exact id first, and nothing else: a prefix look-up is not padded with trigram neighbours.
+            assert found[0] == q.lower() and sorted(found) == expected, (q, found)
+            assert {c["id"] for c in body["customers"]} <= mine
+            assert int(body["total"]) == len(expected)
+        # Nothing starts with it (a typo, or the middle of an id): the trigram look-up answers instead.
+        body = http.get("/api/customers", headers=a.headers, params={"q": "ame-c3"}).json()
+        found = [c["externalId"] for c in body.get("customers", [])]
+        assert found and found[0] == "same-c3", found
+        assert {c["id"] for c in body["customers"]} <= mine
+
+
 async def test_a_burst_of_scores_for_one_customer_costs_one_detection(
     two: tuple[Org, Org], database_url: str, redis_url: str
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -134,6 +135,10 @@ def _statements(org: UUID) -> Iterator[tuple[str, sql.Composable, dict[str, Any]
                 for d in range((q.end - q.start).days)]
         statement, params = aggregate_sql(q, org, days, None, utc)
         yield f"trend {name}", statement, params
+        kolkata = ZoneInfo("Asia/Kolkata")  # days from :30 to :30 UTC: whole hours and quarter hours
+        shifted = [(lo - timedelta(hours=5, minutes=30), hi - timedelta(hours=5, minutes=30)) for lo, hi in days]
+        statement, params = aggregate_sql(replace(q, time_zone=kolkata), org, shifted, None, utc)
+        yield f"trend in Kolkata {name}", statement, params
         statement, params = aggregate_sql(q, org, [(q.start, q.end)], "all", ZoneInfo("Asia/Kolkata"))
         yield f"metrics {name}", statement, params
         for by, desc in (("timestamp", True), ("timestamp", False), ("sentiment", True)):
@@ -149,9 +154,8 @@ def _statements(org: UUID) -> Iterator[tuple[str, sql.Composable, dict[str, Any]
             statement, params, _ = interactions.page_statement(q, org, order, None, 0, 50)
             yield f"relevance {name}", statement, params
         for sampled in (False, True):
-            previous = (q.start - (q.end - q.start), q.start)
-            for ranges in ([(q.start, q.end), previous], [(q.start, q.end), (q.start - timedelta(days=3), q.end)]):
-                statement, params, _ = analytics.distinct_statement(q, org, ranges, sampled)
+            for lo, hi in ((q.start, q.end), (q.start - (q.end - q.start), q.start)):
+                statement, params = analytics.distinct_statement(q, org, lo, hi, sampled)
                 yield f"distinct {'sample ' if sampled else ''}{name}", statement, params
         params = {"limit": 2000}
         conds = raw_conditions(q, org, params)

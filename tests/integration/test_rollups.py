@@ -41,6 +41,8 @@ def assert_rollups_exact(owner: psycopg.Connection) -> None:
         ("interaction_rollup_daily", "day", "(i.timestamp AT TIME ZONE o.time_zone)::date", DIMENSIONS),
         ("interaction_rollup_daily_totals", "day", "(i.timestamp AT TIME ZONE o.time_zone)::date", NONE),
         ("interaction_rollup_hourly_totals", "hour", "date_trunc('hour', i.timestamp, 'UTC')", NONE),
+        ("interaction_rollup_quarter_totals", "quarter",
+         "date_bin('15 minutes', i.timestamp, TIMESTAMPTZ '2000-01-01 00:00:00+00')", NONE),
     ):
         stored = set(owner.execute(STORED.format(col=col, table=table)).fetchall())
         recomputed = set(owner.execute(RECOMPUTED.format(key=key, dims=dims)).fetchall())

@@ -120,16 +120,17 @@ def test_previous_period_is_the_same_number_of_local_days() -> None:
     zone=st.sampled_from(ZONES), org_zone=st.sampled_from([*ZONES, None]),
     start=st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 1, 1)),
     length_minutes=st.integers(1, 60 * 24 * 80), grain=st.sampled_from(["hour", "day", "week", "month"]),
+    quarters=st.booleans(),
 )
 def test_rollup_plans_cover_every_bucket_exactly_once(zone: str, org_zone: str | None, start: datetime,
-                                                      length_minutes: int, grain: str) -> None:
+                                                      length_minutes: int, grain: str, quarters: bool) -> None:
     tz = ZoneInfo(zone)
     lo = start.replace(tzinfo=UTC, second=0, microsecond=0)
     hi = lo + timedelta(minutes=length_minutes)
     if grain == "hour" and length_minutes > 60 * 24 * 10:
         hi = lo + timedelta(days=10)
     ranges = [(b.start, b.end) for b in buckets(lo, hi, tz, grain)]  # type: ignore[arg-type]
-    p = plan(ranges, ZoneInfo(org_zone) if org_zone else None)
+    p = plan(ranges, ZoneInfo(org_zone) if org_zone else None, quarters=quarters)
     oz = ZoneInfo(org_zone) if org_zone else None
     pieces: dict[int, list[tuple[datetime, datetime]]] = {}
     for d0, d1, b in p.daily:
@@ -138,6 +139,9 @@ def test_rollup_plans_cover_every_bucket_exactly_once(zone: str, org_zone: str |
     for h0, h1, b in p.hourly:
         assert h0.minute == h1.minute == 0 and h0.second == 0
         pieces.setdefault(b, []).append((h0, h1))
+    for q0, q1, b in p.quarter:
+        assert quarters and q0.minute % 15 == q1.minute % 15 == 0 and q0.second == 0
+        pieces.setdefault(b, []).append((q0, q1))
     for r0, r1, b in p.raw:
         pieces.setdefault(b, []).append((r0, r1))
     for i, (a, b) in enumerate(ranges):
@@ -146,6 +150,12 @@ def test_rollup_plans_cover_every_bucket_exactly_once(zone: str, org_zone: str |
         assert all(x[1] == y[0] for x, y in pairwise(parts))
     # What comes from raw rows is partial hours only: an edge, or a bucket that holds no whole UTC hour.
     assert all(r1 - r0 < timedelta(hours=2) for r0, r1, _ in p.raw)
+    if quarters:
+        # With quarter hours, raw rows are needed only where a bound is not on a UTC quarter hour (never for
+        # buckets of a real zone that start and end on whole minutes of a quarter).
+        assert all(r1 - r0 < timedelta(minutes=30) for r0, r1, _ in p.raw)
+        if lo.minute % 15 == 0 and hi.minute % 15 == 0:
+            assert not p.raw
 
 
 def test_page_tokens_are_bound_to_their_query() -> None:

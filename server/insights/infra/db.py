@@ -47,7 +47,8 @@ class Database:
                 "row_factory": dict_row,
                 "options": f"-c statement_timeout={settings.db.statement_timeout_ms}"
                 " -c idle_in_transaction_session_timeout=600000"
-                f" -c random_page_cost={settings.db.random_page_cost}",
+                f" -c random_page_cost={settings.db.random_page_cost}"
+                f" -c jit={'on' if settings.db.jit else 'off'}",
             },
             # A connection broken by a database restart is noticed at checkout and replaced,
             # so the first call after the restart succeeds instead of failing.
@@ -76,10 +77,16 @@ class Database:
             raise UnavailableError("Database temporarily unavailable", retry_after_s=1) from None
 
     @asynccontextmanager
-    async def tenant_tx(self, organization_id: UUID) -> AsyncIterator[Conn]:
-        """A transaction in which row-level security admits only ``organization_id``'s rows."""
+    async def tenant_tx(self, organization_id: UUID, work_mem_mb: int | None = None) -> AsyncIterator[Conn]:
+        """A transaction in which row-level security admits only ``organization_id``'s rows (``work_mem_mb``:
+        the transaction's work_mem, set in the same round trip)."""
         async with self.connection() as conn, conn.transaction():
-            await conn.execute("SELECT set_config('app.organization_id', %s, true)", (str(organization_id),))
+            if work_mem_mb is None:
+                await conn.execute("SELECT set_config('app.organization_id', %s, true)", (str(organization_id),))
+            else:
+                await conn.execute(
+                    "SELECT set_config('app.organization_id', %s, true), set_config('work_mem', %s, true)",
+                    (str(organization_id), f"{int(work_mem_mb)}MB"))
             yield conn
 
     @asynccontextmanager

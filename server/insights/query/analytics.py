@@ -6,10 +6,12 @@ query narrowed to the bucket's instant range and, where it applies, to the break
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import datetime, timedelta
-from itertools import pairwise
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -41,6 +43,8 @@ OTHER = "other"
 ACTIVE_DAYS = 30
 SAMPLE_FACTOR = 16
 """idx_interactions_customer_sample holds the customers whose id's last byte is below 256 / 16."""
+Reader = Callable[[], AbstractAsyncContextManager[Conn]]
+"""Opens a tenant transaction of its own (a pooled connection) for statements that run side by side."""
 
 
 def _key_value(dimension: str, key: str) -> str:
@@ -93,19 +97,25 @@ async def trends(
     dimension: Dimension | None = breakdown if breakdown else None  # type: ignore[assignment]
     found = await aggregate(conn, query, organization_id, ranges, dimension, organization_zone)
     n = len(current)
+    by_bucket: dict[int, list[tuple[str, Counts]]] = defaultdict(list)
+    for (index, key), c in found.items():
+        by_bucket[index].append((key, c))
 
     def points(keys: list[str] | None) -> list[TrendPoint]:
+        wanted = set(keys) if keys is not None else None
+        drill = _drill(query, query.start, query.end, breakdown or None, keys)  # narrowed once, dated per point
         out = []
         for i, b in enumerate(current):
             counts, before = Counts(), Counts()
-            for (index, key), c in found.items():
-                if keys is None or key in keys:
-                    if index == i:
-                        counts.add(c)
-                    elif compare and index - n == i:
+            for key, c in by_bucket.get(i, ()):
+                if wanted is None or key in wanted:
+                    counts.add(c)
+            if compare:
+                for key, c in by_bucket.get(i + n, ()):
+                    if wanted is None or key in wanted:
                         before.add(c)
-            out.append(TrendPoint(b.start, b.end, b.label, counts, _drill(query, b.start, b.end, breakdown or None,
-                                                                           keys), before if compare else None))
+            out.append(TrendPoint(b.start, b.end, b.label, counts, drill.with_range(b.start, b.end),
+                                  before if compare else None))
         return out
 
     series: list[TrendSeries] = []
@@ -130,47 +140,35 @@ async def trends(
     return Trends(query, grain, previous_start, previous_end, points(None), breakdown, series)
 
 
-def distinct_statement(query: InteractionQuery, organization_id: UUID, ranges: list[tuple[datetime, datetime]],
-                       sampled: bool) -> tuple[sql.Composed, Params, bool]:
-    """count(DISTINCT customer) per range in one index-only scan over their union (``sampled``: the 1-in-16
-    sample from its partial index). Disjoint ranges hash (range, customer) pairs once and answer rows of
-    (odd range number, count); overlapping ones answer one row of counts. The flag says which."""
+def distinct_statement(query: InteractionQuery, organization_id: UUID, start: datetime, end: datetime,
+                       sampled: bool) -> tuple[sql.Composed, Params]:
+    """count(DISTINCT customer) of the filter in [start, end): one index-only scan of the range
+    (``sampled``: the 1-in-16 sample, from its partial index)."""
     params: Params = {}
-    lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
-    conds = raw_conditions(query.with_range(lo, hi), organization_id, params)
+    conds = raw_conditions(query.with_range(start, end), organization_id, params)
     if sampled:
         conds.append(sql.SQL("get_byte(uuid_send(i.customer_id), 15) < 16"))
-    ordered = sorted(ranges)
-    if all(a[1] <= b[0] for a, b in pairwise(ordered)):
-        bounds: list[datetime] = []
-        for start, end in ordered:
-            bounds += [start, end]
-        params["d_bounds"] = bounds
-        return sql.SQL(
-            "SELECT s.b, count(*) FROM (SELECT DISTINCT width_bucket(i.timestamp, %(d_bounds)s::timestamptz[]) AS b,"
-            " i.customer_id FROM customer_interactions i WHERE {}) s WHERE mod(s.b, 2) = 1 GROUP BY s.b"
-        ).format(where(conds)), params, True
-    counts = []
-    for n, (start, end) in enumerate(ranges):
-        params[f"d{n}_lo"], params[f"d{n}_hi"] = start, end
-        counts.append(sql.SQL("count(DISTINCT i.customer_id) FILTER (WHERE i.timestamp >= %({}_lo)s"
-                              " AND i.timestamp < %({}_hi)s)").format(sql.SQL(f"d{n}"), sql.SQL(f"d{n}")))
-    return sql.SQL("SELECT {} FROM customer_interactions i WHERE {}").format(
-        sql.SQL(", ").join(counts), where(conds)), params, False
+    return sql.SQL("SELECT count(DISTINCT i.customer_id) FROM customer_interactions i WHERE {}").format(
+        where(conds)), params
 
 
-async def _distinct(conn: Conn, query: InteractionQuery, organization_id: UUID,
+async def _distinct(read: Reader, query: InteractionQuery, organization_id: UUID,
                     ranges: list[tuple[datetime, datetime]], sampled: bool) -> list[int]:
-    statement, params, disjoint = distinct_statement(query, organization_id, ranges, sampled)
+    """The unique customers of each range, each counted in a transaction of its own, all at once: the ranges
+    are scanned side by side (a CPU each) instead of one after the other. Reads are read committed
+    anyway (every statement its own snapshot), so separate transactions see nothing a single one could not."""
     factor = SAMPLE_FACTOR if sampled else 1
-    async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute(statement, params)
-        rows = await cur.fetchall()
-    if disjoint:
-        found = {int(b): int(n) for b, n in rows}
-        ordered = sorted(ranges)
-        return [found.get(2 * ordered.index(r) + 1, 0) * factor for r in ranges]
-    return [int(v) * factor for v in rows[0]]
+
+    async def one(start: datetime, end: datetime) -> int:
+        statement, params = distinct_statement(query, organization_id, start, end, sampled)
+        async with read() as conn, conn.cursor(row_factory=tuple_row) as cur:
+            await cur.execute(statement, params)
+            row = await cur.fetchone()
+        return int(row[0]) * factor if row else 0
+
+    unique = list(dict.fromkeys(ranges))
+    counted = dict(zip(unique, await asyncio.gather(*(one(lo, hi) for lo, hi in unique)), strict=True))
+    return [counted[r] for r in ranges]
 
 
 def _breakdown(found: dict[tuple[int, str], Counts], position: int, query: InteractionQuery, dimension: str,
@@ -196,46 +194,66 @@ def _breakdown(found: dict[tuple[int, str], Counts], position: int, query: Inter
 
 
 async def metrics(
-    conn: Conn, query: InteractionQuery, organization_id: UUID, organization_zone: ZoneInfo, top_event_types: int,
+    read: Reader, query: InteractionQuery, organization_id: UUID, organization_zone: ZoneInfo, top_event_types: int,
     settings: QuerySettings, totals_of: Any,
 ) -> Metrics:
+    """``read`` opens a tenant transaction (a pooled connection); the statements that run side by side each
+    take their own, and none holds one while it waits for another (no pool exhaustion can deadlock them)."""
     if top_event_types < 0 or top_event_types > 50:
         raise ValidationError.single("topEventTypes", "must be between 1 and 50")
     previous_start, previous_end = previous_period(query.start, query.end, query.time_zone, "day")
     ranges = [(query.start, query.end), (previous_start, previous_end)]
-    estimate = False
-    if query.rollup_answerable:
-        found = await aggregate(conn, query, organization_id, ranges, "all", organization_zone)
-    else:
-        # Raw rows: the totals may be an estimate past the exact limit; breakdowns come from the same rows.
-        counts_now, estimate = await totals_of(conn, query)
-        counts_before, estimate_before = await totals_of(conn, query.with_range(previous_start, previous_end))
-        estimate = estimate or estimate_before
-        found = {} if estimate else await aggregate(conn, query, organization_id, ranges, "all", organization_zone)
-        if estimate:
-            found = {(0, "\x1f\x1f"): counts_now, (1, "\x1f\x1f"): counts_before}
-    now_counts, before_counts = Counts(), Counts()
-    for (index, _), c in found.items():
-        (now_counts if index == 0 else before_counts).add(c)
-
-    # Unique customers: exact when the period is small enough, else from the 1-in-16 sample.
-    sample_now = now_counts.total > settings.exact_distinct_rows
-    sample_before = before_counts.total > settings.exact_distinct_rows
     active_end = query.end
     active_query = InteractionQuery(start=active_end - timedelta(days=ACTIVE_DAYS), end=active_end,
                                     time_zone=query.time_zone)
     active_prev = previous_end
-    sampled = sample_now or sample_before  # both periods alike, so that their change compares like with like
-    distinct = await _distinct(conn, query, organization_id, [(query.start, query.end),
-                                                              (previous_start, previous_end)], sampled)
     active_ranges = [(active_end - timedelta(days=ACTIVE_DAYS), active_end),
                      (active_prev - timedelta(days=ACTIVE_DAYS), active_prev)]
     unfiltered_query = replace(query, channels=(), segments=(), event_types=(), sentiments=(), sentiment_min=None,
                                sentiment_max=None, customer="", customer_id=None, q="", weekdays=(), hours=())
-    if unfiltered_query == query and active_ranges == [(query.start, query.end), (previous_start, previous_end)]:
-        unfiltered = distinct  # a 30-day period without filters: the active customers are its customers
+
+    def sampling(now_total: int, before_total: int) -> bool:
+        """Unique customers: exact when the periods are small enough, else from the 1-in-16 sample; both
+        periods alike, so that their change compares like with like."""
+        return now_total > settings.exact_distinct_rows or before_total > settings.exact_distinct_rows
+
+    async def unique(sampled: bool) -> tuple[list[int], list[int]]:
+        if unfiltered_query == query and active_ranges == ranges:
+            # A 30-day period without filters: the active customers are its customers.
+            distinct = await _distinct(read, query, organization_id, ranges, sampled)
+            return distinct, distinct
+        found_now, found_active = await asyncio.gather(
+            _distinct(read, query, organization_id, ranges, sampled),
+            _distinct(read, active_query, organization_id, active_ranges, sampled))
+        return found_now, found_active
+
+    async def breakdowns() -> dict[tuple[int, str], Counts]:
+        async with read() as conn:
+            return await aggregate(conn, query, organization_id, ranges, "all", organization_zone)
+
+    estimate = False
+    if query.rollup_answerable:
+        # The totals (one row per period from the totals rollups) decide the sampling; then the breakdowns and
+        # the unique customers run side by side.
+        async with read() as conn:
+            totals = await aggregate(conn, query, organization_id, ranges, None, organization_zone)
+        sampled = sampling(totals.get((0, ""), Counts()).total, totals.get((1, ""), Counts()).total)
+        found, (distinct, unfiltered) = await asyncio.gather(breakdowns(), unique(sampled))
     else:
-        unfiltered = await _distinct(conn, active_query, organization_id, active_ranges, sampled)
+        # Raw rows: the totals may be an estimate past the exact limit; breakdowns come from the same rows.
+        async with read() as conn:
+            counts_now, estimate = await totals_of(conn, query)
+            counts_before, estimate_before = await totals_of(conn, query.with_range(previous_start, previous_end))
+        estimate = estimate or estimate_before
+        sampled = sampling(counts_now.total, counts_before.total)
+        if estimate:
+            found = {(0, "\x1f\x1f"): counts_now, (1, "\x1f\x1f"): counts_before}
+            distinct, unfiltered = await unique(sampled)
+        else:
+            found, (distinct, unfiltered) = await asyncio.gather(breakdowns(), unique(sampled))
+    now_counts, before_counts = Counts(), Counts()
+    for (index, _), c in found.items():
+        (now_counts if index == 0 else before_counts).add(c)
     by_channel = _breakdown(found, 0, query, "channel", None) if not estimate else []
     by_segment = _breakdown(found, 1, query, "segment", None) if not estimate else []
     by_event = _breakdown(found, 2, query, "event_type", top_event_types or 10) if not estimate else []

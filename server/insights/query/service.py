@@ -41,8 +41,7 @@ class QueryService:
     @asynccontextmanager
     async def _read(self, organization_id: UUID) -> AsyncIterator[Conn]:
         """A tenant transaction with the read side's work_mem (rollup aggregations sort in memory)."""
-        async with self._db.tenant_tx(organization_id) as conn:
-            await conn.execute(f"SET LOCAL work_mem = '{int(self._settings.work_mem_mb)}MB'")
+        async with self._db.tenant_tx(organization_id, work_mem_mb=self._settings.work_mem_mb) as conn:
             yield conn
 
     async def organization_zone(self, organization_id: UUID) -> str:
@@ -109,14 +108,17 @@ class QueryService:
     async def metrics(self, ctx: CallContext, query: InteractionQuery, *, top_event_types: int = 0) -> Metrics:
         organization_id = ctx.require_principal().organization_id
         zone = self._zone(await self.organization_zone(organization_id))
-        async with self._read(organization_id) as conn:
-            resolved = await self._resolve(conn, query)
+        resolved = query
+        if query.customer:
+            async with self._read(organization_id) as conn:
+                resolved = await self._resolve(conn, query)
 
-            async def totals_of(c: Conn, q: InteractionQuery) -> tuple[Counts, bool]:
-                return await interactions.totals(c, q, organization_id, self._settings, zone)
+        async def totals_of(c: Conn, q: InteractionQuery) -> tuple[Counts, bool]:
+            return await interactions.totals(c, q, organization_id, self._settings, zone)
 
-            return await analytics.metrics(conn, resolved, organization_id, zone, top_event_types, self._settings,
-                                           totals_of)
+        # Its statements take their own transactions (some side by side): no connection is held meanwhile.
+        return await analytics.metrics(lambda: self._read(organization_id), resolved, organization_id, zone,
+                                       top_event_types, self._settings, totals_of)
 
     async def heatmap(self, ctx: CallContext, query: InteractionQuery) -> Heatmap:
         organization_id = ctx.require_principal().organization_id
