@@ -30,7 +30,7 @@ from insights.infra.logging import get_logger
 
 log = get_logger(__name__)
 
-#: Seed, error scenario 2: three retries after 100, 200 and 400 ms.
+#: The documented retry rule (docs/rules.md): three retries after 100, 200 and 400 ms.
 RETRY_DELAYS_S = (0.1, 0.2, 0.4)
 _RETRYABLE = {"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED", "INTERNAL", "UNKNOWN"}
 _MAX_MESSAGE = 64 * 1024 * 1024
