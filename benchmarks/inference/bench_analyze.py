@@ -9,8 +9,8 @@ answered (``model``; ``source`` where the server reports it).
 
     PYTHONPATH=. .venv/bin/python benchmarks/inference/bench_analyze.py --calls 20 [--source DIR] [--write]
 
-``--source DIR`` runs another checkout's server (its ``tests/support.py`` starts it), e.g. a ``git archive`` of an older commit
-for the state before a change; ``--write`` appends the run to ``RESULTS_analyze.md``.
+``--source DIR`` runs another checkout's server (its ``tests/support.py`` starts it), e.g. a ``git archive``
+of an older commit for the state before a change; ``--write`` appends the run to ``RESULTS_analyze.md``.
 """
 
 from __future__ import annotations
