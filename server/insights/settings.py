@@ -245,8 +245,9 @@ class WorkerSettings(BaseModel):
     batch_size: int = 128
     """Pending interactions claimed per batch (one backend call; the next batch is scored while this one is written
     back)."""
-    poll_interval_s: float = 1.0
-    """Pause between polls when nothing is pending, or after the model tier failed."""
+    poll_interval_s: float = 0.25
+    """Pause between polls when nothing is pending, or after the model tier failed (a poll is one index probe
+    of the pending rows; a short pause keeps a new interaction's sentiment well inside 2 seconds)."""
     inference_timeout_s: float = 30.0
     """Deadline of one batch's model call."""
     lease_s: float = 120.0
