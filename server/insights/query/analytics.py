@@ -142,14 +142,15 @@ async def trends(
 
 def distinct_statement(query: InteractionQuery, organization_id: UUID, start: datetime, end: datetime,
                        sampled: bool) -> tuple[sql.Composed, Params]:
-    """count(DISTINCT customer) of the filter in [start, end): one index-only scan of the range
-    (``sampled``: the 1-in-16 sample, from its partial index)."""
+    """The distinct customers of the filter in [start, end): one index-only scan of the range (the narrow
+    organization/time/customer index; ``sampled``: the 1-in-16 sample, from its partial index), grouped by
+    customer, which PostgreSQL hashes, where count(DISTINCT) would sort."""
     params: Params = {}
     conds = raw_conditions(query.with_range(start, end), organization_id, params)
     if sampled:
         conds.append(sql.SQL("get_byte(uuid_send(i.customer_id), 15) < 16"))
-    return sql.SQL("SELECT count(DISTINCT i.customer_id) FROM customer_interactions i WHERE {}").format(
-        where(conds)), params
+    return sql.SQL("SELECT count(*) FROM (SELECT i.customer_id FROM customer_interactions i WHERE {}"
+                   " GROUP BY i.customer_id) AS customers").format(where(conds)), params
 
 
 async def _distinct(read: Reader, query: InteractionQuery, organization_id: UUID,
