@@ -248,26 +248,27 @@ class AnalysisWorker:
         writing: asyncio.Task[BatchReport] | None = None
         try:
             while True:
+                claims: list[Claim] = []
+                scored: dict[UUID, Prediction] = {}
+                failure: Exception | None = None
                 try:
                     claims = await self._claim()
                     scored = await self._score(claims) if claims else {}
-                except InferenceUnavailable as exc:
-                    await self._settle(writing)
-                    writing = None
+                except Exception as exc:
+                    failure = exc
+                await self._settle(writing)  # the previous batch's write-back, which ran meanwhile
+                writing = None
+                if isinstance(failure, InferenceUnavailable):
                     BATCH_FAILURES.labels("model").inc()
                     if not self._tier_down:
-                        log.warning("worker.model_unavailable", error=str(exc), note="rows stay pending")
+                        log.warning("worker.model_unavailable", error=str(failure), note="rows stay pending")
                     self._tier_down = True
-                    await asyncio.sleep(min(max(exc.retry_after_s, self._poll_s), 5.0))
+                    await asyncio.sleep(min(max(failure.retry_after_s, self._poll_s), 5.0))
                     continue
-                except Exception as exc:
-                    await self._settle(writing)
-                    writing = None
-                    self._failed(exc)
+                if failure is not None:
+                    self._failed(failure)
                     await asyncio.sleep(self._poll_s)
                     continue
-                await self._settle(writing)
-                writing = None
                 if not claims:
                     await asyncio.sleep(self._poll_s)
                     continue
