@@ -9,16 +9,14 @@ the query's range, so that buckets always add up to exactly the range.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from insights.query.filters import local_midnight
+from insights.query.filters import QUARTER_HOUR, floor_utc, local_midnight
 
 Grain = Literal["hour", "day", "week", "month"]
 GRAINS: tuple[Grain, ...] = ("hour", "day", "week", "month")
-_QUARTER = timedelta(minutes=15)
-"""Every UTC offset in use is a multiple of 15 minutes, so local hour boundaries fall on UTC quarter hours."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,22 +28,17 @@ class Bucket:
     "2026-03"."""
 
 
-def _floor_quarter(moment: datetime) -> datetime:
-    moment = moment.astimezone(UTC)
-    return moment - timedelta(minutes=moment.minute % 15, seconds=moment.second, microseconds=moment.microsecond)
-
-
 def _hour_starts(start: datetime, end: datetime, zone: ZoneInfo) -> list[datetime]:
     """Instants in [floor(start), end) at which a local hour begins."""
-    moment = _floor_quarter(start)
+    moment = floor_utc(start, QUARTER_HOUR)
     while moment.astimezone(zone).minute != 0:
-        moment -= _QUARTER
+        moment -= QUARTER_HOUR
     starts = []
     while moment < end:
         starts.append(moment)
-        moment += _QUARTER
+        moment += QUARTER_HOUR
         while moment.astimezone(zone).minute != 0:
-            moment += _QUARTER
+            moment += QUARTER_HOUR
     return starts
 
 
@@ -126,9 +119,9 @@ def buckets(start: datetime, end: datetime, zone: ZoneInfo, grain: Grain) -> lis
 
 
 def _next_hour(at: datetime, zone: ZoneInfo) -> datetime:
-    moment = at + _QUARTER
+    moment = at + QUARTER_HOUR
     while moment.astimezone(zone).minute != 0:
-        moment += _QUARTER
+        moment += QUARTER_HOUR
     return moment
 
 

@@ -168,6 +168,24 @@ def parse_zone(name: str, field_name: str = "timeZone") -> ZoneInfo:
         raise ValidationError.single(field_name, "must be an IANA time zone name, e.g. Europe/Berlin") from None
 
 
+HOUR = timedelta(hours=1)
+QUARTER_HOUR = timedelta(minutes=15)
+"""Every UTC offset in use is a multiple of 15 minutes, so local hour boundaries fall on UTC quarter hours."""
+
+
+def floor_utc(moment: datetime, step: timedelta) -> datetime:
+    """``moment`` down to a whole UTC ``step`` (:data:`HOUR` or :data:`QUARTER_HOUR`: steps that divide an hour)."""
+    moment = moment.astimezone(UTC)
+    minutes = int(step.total_seconds()) // 60
+    return moment.replace(minute=moment.minute - moment.minute % minutes, second=0, microsecond=0)
+
+
+def ceil_utc(moment: datetime, step: timedelta) -> datetime:
+    """``moment`` up to a whole UTC ``step`` (itself when it is one)."""
+    floor = floor_utc(moment, step)
+    return floor if floor == moment else floor + step
+
+
 def local_midnight(day: date, zone: ZoneInfo) -> datetime:
     """The instant a local calendar day starts. A midnight that a DST change skips maps (fold=0, the offset
     before the change) to the change itself, the day's first instant; a repeated one to its first instant."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
 from typing import Any, Literal, TypeVar
@@ -29,7 +29,7 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 
 from insights.infra.db import Conn
-from insights.query.filters import InteractionQuery, local_midnight
+from insights.query.filters import HOUR, QUARTER_HOUR, InteractionQuery, ceil_utc, floor_utc, local_midnight
 from insights.query.sql import Params, raw_conditions, rollup_conditions, where
 
 Dimension = Literal["channel", "segment", "event_type", "all"]
@@ -89,35 +89,12 @@ class Counts:
         )
 
 
-QUARTER = timedelta(minutes=15)
-
-
 @dataclass(frozen=True)
 class Plan:
     daily: list[tuple[date, date, int]]
     hourly: list[tuple[datetime, datetime, int]]
     raw: list[tuple[datetime, datetime, int]]
     quarter: list[tuple[datetime, datetime, int]] = field(default_factory=list)
-
-
-def _ceil_hour(moment: datetime) -> datetime:
-    floor = _floor_hour(moment)
-    return floor if floor == moment else floor + timedelta(hours=1)
-
-
-def _floor_hour(moment: datetime) -> datetime:
-    moment = moment.astimezone(UTC)
-    return moment.replace(minute=0, second=0, microsecond=0)
-
-
-def _floor_quarter(moment: datetime) -> datetime:
-    moment = moment.astimezone(UTC)
-    return moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
-
-
-def _ceil_quarter(moment: datetime) -> datetime:
-    floor = _floor_quarter(moment)
-    return floor if floor == moment else floor + QUARTER
 
 
 def _merge(pieces: list[tuple[T, T, int]]) -> list[tuple[T, T, int]]:
@@ -146,7 +123,7 @@ def plan(ranges: Sequence[tuple[datetime, datetime]], zone: ZoneInfo | None, qua
         """A piece shorter than the hours around it: whole quarter hours, when asked for, and raw rows."""
         if a >= b:
             return
-        q0, q1 = _ceil_quarter(a), _floor_quarter(b)
+        q0, q1 = ceil_utc(a, QUARTER_HOUR), floor_utc(b, QUARTER_HOUR)
         if quarters and q0 < q1:
             quarter.append((q0, q1, bucket))
             raw.extend([(a, q0, bucket), (q1, b, bucket)])
@@ -166,7 +143,7 @@ def plan(ranges: Sequence[tuple[datetime, datetime]], zone: ZoneInfo | None, qua
         for a, b in rest:
             if a >= b:
                 continue
-            h0, h1 = _ceil_hour(a), _floor_hour(b)
+            h0, h1 = ceil_utc(a, HOUR), floor_utc(b, HOUR)
             if h0 < h1:
                 hourly.append((h0, h1, bucket))
                 edge(a, h0, bucket)
@@ -256,7 +233,7 @@ def aggregate_sql(
             table = "interaction_rollup_hourly_totals" if plain else "interaction_rollup_hourly"
             parts.append(_piece_sql(table, "hour", p.hourly, "timestamptz", dimension, rollup_where, params, "h"))
         if p.quarter:
-            quarters = [lo + QUARTER * n for lo, hi, _ in p.quarter for n in range((hi - lo) // QUARTER)]
+            quarters = [lo + QUARTER_HOUR * n for lo, hi, _ in p.quarter for n in range((hi - lo) // QUARTER_HOUR)]
             parts.append(_piece_sql("interaction_rollup_quarter_totals", "quarter", p.quarter, "timestamptz", dimension,
                                     rollup_where, params, "qh", quarters))
         raw_pieces = p.raw
