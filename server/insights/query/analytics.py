@@ -104,19 +104,17 @@ async def trends(
     def points(keys: list[str] | None) -> list[TrendPoint]:
         wanted = set(keys) if keys is not None else None
         drill = _drill(query, query.start, query.end, breakdown or None, keys)  # narrowed once, dated per point
-        out = []
-        for i, b in enumerate(current):
-            counts, before = Counts(), Counts()
-            for key, c in by_bucket.get(i, ()):
+
+        def summed(index: int) -> Counts:
+            total = Counts()
+            for key, c in by_bucket.get(index, ()):
                 if wanted is None or key in wanted:
-                    counts.add(c)
-            if compare:
-                for key, c in by_bucket.get(i + n, ()):
-                    if wanted is None or key in wanted:
-                        before.add(c)
-            out.append(TrendPoint(b.start, b.end, b.label, counts, drill.with_range(b.start, b.end),
-                                  before if compare else None))
-        return out
+                    total.add(c)
+            return total
+
+        # Bucket i of the previous period is found at index i + n.
+        return [TrendPoint(b.start, b.end, b.label, summed(i), drill.with_range(b.start, b.end),
+                           summed(i + n) if compare else None) for i, b in enumerate(current)]
 
     series: list[TrendSeries] = []
     if dimension is not None:
