@@ -235,6 +235,20 @@ async def test_filtered_out_events_do_not_fill_the_queue() -> None:
     assert not sub.overflowed
 
 
+async def test_events_at_or_before_the_position_do_not_fill_the_queue() -> None:
+    """After a resync the position is the stream's newest entry: the backlog the reader still hands over
+    is neither delivered nor buffered, so it cannot drop the subscriber."""
+    sub = Subscription(EventFilter(), queue_size=1)
+    sub.position = event(50).id
+    sub.set_replay([signal(RESYNC, sub.position, {"reason": "events were missed"})])
+    assert all(sub.deliver(event(n)) for n in range(1, 51))
+    assert not sub.overflowed
+    sub.deliver(event(51))
+    stream = await subscribed(sub)
+    assert [(e.type, e.id) for e in (await next_of(stream), await next_of(stream))] == [
+        (RESYNC, event(50).id), (INTERACTION_CREATED, event(51).id)]
+
+
 async def test_a_waiting_subscriber_is_dropped_at_once_on_overflow() -> None:
     """Overflow wakes a waiting subscriber, which ends with SubscriberTooSlow."""
     sub = Subscription(EventFilter(), queue_size=1)

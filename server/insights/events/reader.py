@@ -189,7 +189,11 @@ class EventStreams:
         else:
             gap = bool(first) and since != (0, 0) and since < parse_event_id(str(first[0]))
         if gap or len(missed) > self._replay_max:
-            # Too old to replay completely: the client must refetch state; live events follow.
+            # Too old to replay completely: the client must refetch state, and live events follow from
+            # the newest entry on, so no part of the backlog trickles in after the resync.
+            newest = str(info.get("last-generated-id") or "0-0")
+            if parse_event_id(newest) > parse_event_id(subscription.position):
+                subscription.position = newest
             subscription.set_replay([signal(RESYNC, subscription.position, {"reason": "events were missed"})])
             return
         subscription.position = since_id

@@ -62,6 +62,8 @@ class Subscription:
         if not self.filter.matches(event):
             self._passed = event.id or self._passed
             return True
+        if event.type not in SIGNALS and event.position <= self._at:
+            return True  # already replayed, or older than a resync: it would be skipped, so never buffered
         if len(self._buffer) >= self._queue_size:
             self.overflowed = True
             self._buffer.clear()
