@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,7 +21,7 @@ from insights.errors import FieldViolation, ValidationError
 from insights.infra.db import Conn
 from insights.query.buckets import GRAINS, Grain, buckets, count_buckets, previous_period
 from insights.query.filters import NO_SEGMENT, InteractionQuery
-from insights.query.interactions import superset
+from insights.query.interactions import Reader, superset
 from insights.query.models import (
     BreakdownEntry,
     CountMetric,
@@ -43,8 +41,6 @@ OTHER = "other"
 ACTIVE_DAYS = 30
 SAMPLE_FACTOR = 16
 """idx_interactions_customer_sample holds the customers whose id's last byte is below 256 / 16."""
-Reader = Callable[[], AbstractAsyncContextManager[Conn]]
-"""Opens a tenant transaction of its own (a pooled connection) for statements that run side by side."""
 
 
 def _key_value(dimension: str, key: str) -> str:

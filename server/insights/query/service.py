@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -67,8 +68,15 @@ class QueryService:
     async def _resolve(self, conn: Conn, query: InteractionQuery) -> InteractionQuery:
         if not query.customer:
             return query
-        from dataclasses import replace
         return replace(query, customer_id=await find_customer_id(conn, query.customer))
+
+    async def _resolved(self, organization_id: UUID, query: InteractionQuery) -> InteractionQuery:
+        """``_resolve`` in a transaction of its own, opened only when there is a customer to look up (for
+        the calls whose statements then run side by side, each in its own transaction)."""
+        if not query.customer:
+            return query
+        async with self._read(organization_id) as conn:
+            return await self._resolve(conn, query)
 
     def _zone(self, name: str) -> ZoneInfo:
         return parse_zone(name)
@@ -79,9 +87,9 @@ class QueryService:
                                 ) -> InteractionPage:
         organization_id = ctx.require_principal().organization_id
         zone = self._zone(await self.organization_zone(organization_id))
-        async with self._read(organization_id) as conn:
-            resolved = await self._resolve(conn, query)
-            return await interactions.list_page(conn, resolved, organization_id, page, self._settings, zone)
+        resolved = await self._resolved(organization_id, query)
+        return await interactions.list_page(lambda: self._read(organization_id), resolved, organization_id, page,
+                                            self._settings, zone)
 
     async def export(self, ctx: CallContext, query: InteractionQuery, fmt: str) -> AsyncIterator[bytes]:
         fmt = fmt or "ndjson"
@@ -108,10 +116,7 @@ class QueryService:
     async def metrics(self, ctx: CallContext, query: InteractionQuery, *, top_event_types: int = 0) -> Metrics:
         organization_id = ctx.require_principal().organization_id
         zone = self._zone(await self.organization_zone(organization_id))
-        resolved = query
-        if query.customer:
-            async with self._read(organization_id) as conn:
-                resolved = await self._resolve(conn, query)
+        resolved = await self._resolved(organization_id, query)
 
         async def totals_of(c: Conn, q: InteractionQuery) -> tuple[Counts, bool]:
             return await interactions.totals(c, q, organization_id, self._settings, zone)
