@@ -55,6 +55,23 @@ AGREEMENT_TEXTS = [
 ]
 
 
+def two_version_repository(directory: Path, versions: tuple[str, str] = ("3", "4")) -> Path:
+    """A model repository under ``directory`` that serves the committed model under two version names: each
+    version folder's model.onnx links to the same weights (never a second copy of the file). Same weights,
+    different version: what routing, promotion and the comparison need to tell versions apart by name."""
+    source = MODEL_FILES.directory
+    target = directory / source.name
+    target.mkdir(parents=True)
+    for item in source.iterdir():
+        if item.is_file():
+            (target / item.name).symlink_to(item.resolve())
+    weights = MODEL_FILES.onnx_path(MODEL_FILES.latest_version() or "")
+    for version in versions:
+        (target / version).mkdir()
+        (target / version / "model.onnx").symlink_to(weights.resolve())
+    return directory
+
+
 def inference_settings(database_url: str, redis_url: str, **groups: dict[str, Any]) -> Settings:
     """Settings for in-process components (the same variables a server would read); ``groups`` override
     fields per subsystem, e.g. ``worker={"batch_size": 16}``."""
