@@ -72,6 +72,24 @@ def two_version_repository(directory: Path, versions: tuple[str, str] = ("3", "4
     return directory
 
 
+def binomial_interval(n: int, p: float, confidence: float = 0.999) -> tuple[int, int]:
+    """The central ``confidence`` interval of a Binomial(n, p) count, exactly (cumulative probabilities
+    from the log-pmf): a realised count outside it has odds below 1 - confidence."""
+    from math import exp, lgamma, log
+
+    tail = (1 - confidence) / 2
+    cumulative, low, high = 0.0, 0, n
+    for k in range(n + 1):
+        pmf = exp(lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1) + k * log(p) + (n - k) * log(1 - p))
+        if cumulative < tail <= cumulative + pmf:
+            low = k
+        cumulative += pmf
+        if cumulative >= 1 - tail:
+            high = k
+            break
+    return low, high
+
+
 def inference_settings(database_url: str, redis_url: str, **groups: dict[str, Any]) -> Settings:
     """Settings for in-process components (the same variables a server would read); ``groups`` override
     fields per subsystem, e.g. ``worker={"batch_size": 16}``."""
