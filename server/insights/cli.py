@@ -188,8 +188,6 @@ def _model(args: argparse.Namespace) -> int:
             if args.action != "show":
                 scope = admin.scope(args.organization)
                 if args.action == "rollout":
-                    if args.candidate is None:
-                        raise RolloutError("give --candidate")
                     admin.start(scope, args.candidate, args.share, stable=args.stable)
                 elif args.action == "promote":
                     admin.promote(scope)

@@ -213,8 +213,11 @@ class RolloutAdmin:
         )
         return rollout
 
-    def start(self, organization_id: UUID | None, candidate: str, share: float, stable: str | None = None) -> Rollout:
-        """A candidate with its share; the stable version is ``stable``, else the scope's, else the default's."""
+    def start(
+        self, organization_id: UUID | None, candidate: str | None, share: float, stable: str | None = None
+    ) -> Rollout:
+        """A candidate (or none) with its share; the stable version is ``stable``, else the scope's, else the
+        default's."""
         current = self.get(organization_id) or (self.get(None) if organization_id is not None else None)
         stable = stable or (current.stable if current is not None else None)
         if stable is None:
