@@ -85,6 +85,7 @@ class WorkerPlatform:
         await self.worker.stop()  # a batch in flight is abandoned: its leases expire, nothing is lost
         await self.patterns.stop()  # a detection in flight rolls back; its job's lease expires
         await self.inference.close()
+        await self.rollouts.close()
         await self.events.close()
         await self.db.close()
         await self.redis.close()

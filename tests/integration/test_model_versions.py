@@ -169,6 +169,22 @@ async def test_an_organizations_own_rollout_wins_over_the_default_and_a_version_
     assert after - before == len(missing_ids)
 
 
+async def test_rollouts_that_cannot_be_read_never_fail_a_call(redis_url: str, repository: Path) -> None:
+    from tests.support import free_port
+
+    # A real fault: nothing listens on this port.
+    settings = inference_settings(f"postgresql://postgres@127.0.0.1:{free_port()}/insights", redis_url,
+                                  inference={"model_repository": repository})
+    unreachable = Database(settings)
+    await unreachable.open(wait=False)
+    store = RolloutStore(unreachable, ttl_s=0)
+    try:
+        assert await store.versions([uuid.uuid4()], ["a text"], ("3", "4")) == [None], "no rollout: the latest"
+    finally:
+        await store.close()
+        await unreachable.close()
+
+
 # --- Triton ----------------------------------------------------------------------------------------------
 
 

@@ -16,12 +16,15 @@ logged once per process and version.
 
 Servers and workers read the whole table (a few rows) at most every ``INFERENCE__ROLLOUT_TTL_S`` seconds
 (:class:`RolloutStore`), so ``insights model rollout|promote|rollback`` (:class:`RolloutAdmin`, as the owner)
-takes effect without a restart. The database being down keeps the rollouts last read.
+takes effect without a restart. Only the first read is waited for (at most :data:`READ_TIMEOUT_S`); later ones
+run behind the calls, which meanwhile route by the rollouts last read: an analysis, which needs no database
+otherwise, never waits for a slow or unreachable PostgreSQL. The database being down keeps the rollouts last read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from collections.abc import Mapping, Sequence
@@ -46,6 +49,8 @@ FALLBACKS = Counter("insights_sentiment_version_fallbacks_total",
 
 #: How the CLI names the platform default (the row without organization).
 DEFAULT_SCOPE = "default"
+#: The longest a call waits for the first read of the rollouts.
+READ_TIMEOUT_S = 1.0
 
 _SELECT = "SELECT organization_id, stable_version, candidate_version, candidate_share FROM model_rollouts"
 
@@ -144,23 +149,39 @@ class RolloutStore:
         self._rollouts = Rollouts()
         self._read_at = float("-inf")
         self._lock = asyncio.Lock()
+        self._refresh: asyncio.Task[None] | None = None
         self.router = Router()
 
     async def current(self) -> Rollouts:
         if time.monotonic() - self._read_at < self._ttl_s:
             return self._rollouts
+        if self._read_at > float("-inf") and self._ttl_s > 0:
+            # Read before: refresh behind this call (one refresh at a time), which routes by the last read.
+            if self._refresh is None or self._refresh.done():
+                self._refresh = asyncio.create_task(self._read_once(), name="rollout-refresh")
+            return self._rollouts
+        await self._read_once()
+        return self._rollouts
+
+    async def _read_once(self) -> None:
         async with self._lock:
             if time.monotonic() - self._read_at >= self._ttl_s:
                 await self._read()
-        return self._rollouts
+
+    async def close(self) -> None:
+        if self._refresh is not None:
+            self._refresh.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresh
 
     async def _read(self) -> None:
         try:
-            async with self._db.global_tx() as conn, conn.cursor(row_factory=dict_row) as cur:
+            async with asyncio.timeout(READ_TIMEOUT_S), self._db.global_tx() as conn, \
+                    conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute(_SELECT)
                 rows = await cur.fetchall()
-        except UnavailableError as exc:
-            log.warning("rollout.read_failed", error=exc.message, note="keeping the rollouts last read")
+        except (UnavailableError, TimeoutError, psycopg.Error) as exc:  # psycopg.Error: e.g. not migrated yet
+            log.warning("rollout.read_failed", error=str(exc) or "timed out", note="keeping the rollouts last read")
         else:
             try:
                 self._rollouts = Rollouts.from_rows(rows)
