@@ -313,6 +313,13 @@ def test_compare_reports_stored_scores_and_the_evaluation_set_for_both_versions(
     with platform.client() as http:
         model_command(platform, "rollout", "--organization", org.id, "--stable", "3", "--candidate", "4",
                       "--share", "0.5")
+
+        def model_info_shows_the_rollout() -> bool:
+            info = http.get("/api/insights/model", headers=org.headers).json()
+            return bool(info["version"] == "3" and [(v["version"], v["role"], v["trafficShare"]) for v in info[
+                "versions"]] == [("3", "production", 0.5), ("4", "candidate", 0.5)])
+
+        wait_until(model_info_shows_the_rollout, 30, "the model info to show the rollout", poll_s=0.3)
         items = [event(content=f"Great app, love the update {i}") for i in range(40)]
         assert batch(http, org, items).status_code == 200
     with psycopg.connect(platform.database_url, autocommit=True) as conn:

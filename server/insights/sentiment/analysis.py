@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -68,13 +68,25 @@ class SentimentResult:
 
 
 @dataclass(frozen=True)
+class VersionShare:
+    """A model version answering the caller's organization, and its share of the traffic."""
+
+    version: str
+    role: str
+    """``production`` (the stable version) or ``candidate``."""
+    traffic_share: float
+
+
+@dataclass(frozen=True)
 class ModelInfoView:
     name: str
     version: str
+    """The production version: the caller's rollout's stable version, else the latest served."""
     labels: list[str]
     metrics: dict[str, float]
     backend: str
     max_text_length: int
+    versions: list[VersionShare] = field(default_factory=list)
 
 
 def _validate_text(violations: list[FieldViolation], field: str, text: str) -> None:
@@ -208,14 +220,33 @@ class AnalysisService:
 
     async def model_info(self, ctx: CallContext) -> ModelInfoView:
         metrics_file = await asyncio.to_thread(self._files.metrics)
+        versions = await self._served_versions(ctx.require_principal().organization_id)
         return ModelInfoView(
             name=MODEL_NAME,
-            version=self._backend.model_version or self._files.latest_version() or "",
+            version=versions[0].version if versions else "",
             labels=self._files.labels(),
             metrics=flatten_metrics(metrics_file),
             backend=self._backend.name,
             max_text_length=MAX_TEXT_CHARS,
+            versions=versions,
         )
+
+    async def _served_versions(self, organization_id: UUID) -> list[VersionShare]:
+        """What answers the organization's texts: its rollout as far as the backend serves it (a version it does
+        not serve gets no traffic: the fallback rule of sentiment/rollout.py), else the latest served version."""
+        rollout = (await self._rollouts.current()).of(organization_id) if self._rollouts is not None else None
+        served = self._backend.versions
+        latest = self._backend.model_version or self._files.latest_version()
+        if rollout is None or (served and rollout.stable not in served):
+            production = latest
+        else:
+            production = rollout.stable
+        if production is None:
+            return []
+        if rollout is None or rollout.candidate in (None, production) or (served and rollout.candidate not in served):
+            return [VersionShare(production, "production", 1.0)]
+        return [VersionShare(production, "production", 1.0 - rollout.share),
+                VersionShare(str(rollout.candidate), "candidate", rollout.share)]
 
 
 def flatten_metrics(data: dict[str, Any], prefix: str = "") -> dict[str, float]:
