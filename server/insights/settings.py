@@ -237,6 +237,10 @@ class InferenceSettings(BaseModel):
     """How long the circuit stays open before one probe call is let through."""
     prediction_cache_ttl_s: int = 3600
     """Redis TTL of cached model predictions; 0 disables the cache."""
+    rollout_ttl_s: float = 2.0
+    """How long a process keeps the model rollouts (stable and candidate version per organization, set by
+    ``insights model``) before it reads them again: a promotion or rollback reaches running servers and workers
+    within this. 0: read them for every call."""
 
 
 class WorkerSettings(BaseModel):

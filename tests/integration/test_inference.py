@@ -275,16 +275,20 @@ class Slow:
     def model_version(self) -> str | None:
         return self.inner.model_version
 
+    @property
+    def versions(self) -> tuple[str, ...]:
+        return self.inner.versions
+
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
 
     async def predict(self, texts: list[str], *, timeout_s: float | None = None,
-                      background: bool = False) -> list[Prediction]:
+                      background: bool = False, version: str | None = None) -> list[Prediction]:
         self.timeouts.append(timeout_s)
         async with asyncio.timeout(timeout_s):
             await asyncio.sleep(self.delay_s)
-            return await self.inner.predict(texts, timeout_s=timeout_s, background=background)
+            return await self.inner.predict(texts, timeout_s=timeout_s, background=background, version=version)
 
 
 async def test_a_slow_healthy_tier_answers_with_the_model_and_misses_the_sla(

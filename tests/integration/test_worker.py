@@ -183,13 +183,18 @@ class Recording:
     def model_version(self) -> str | None:
         return self.inner.model_version
 
+    @property
+    def versions(self) -> tuple[str, ...]:
+        return self.inner.versions
+
     async def start(self) -> None: ...
 
     async def predict(
-        self, texts: list[str], *, timeout_s: float | None = None, background: bool = False
+        self, texts: list[str], *, timeout_s: float | None = None, background: bool = False,
+        version: str | None = None,
     ) -> list[Prediction]:
         self.texts += texts
-        return await self.inner.predict(texts, timeout_s=timeout_s, background=background)
+        return await self.inner.predict(texts, timeout_s=timeout_s, background=background, version=version)
 
     async def close(self) -> None: ...
 
@@ -275,13 +280,14 @@ class EditingDuringInference(Recording):
         self._owner, self._edited = owner, edited
 
     async def predict(
-        self, texts: list[str], *, timeout_s: float | None = None, background: bool = False
+        self, texts: list[str], *, timeout_s: float | None = None, background: bool = False,
+        version: str | None = None,
     ) -> list[Prediction]:
         if len(self.texts) == 0:
             self._owner.execute(
                 "UPDATE customer_interactions SET content = 'edited: now I am furious', version = version + 1,"
                 " claimed_until = NULL WHERE id = %s", (self._edited,))
-        return await super().predict(texts, timeout_s=timeout_s, background=background)
+        return await super().predict(texts, timeout_s=timeout_s, background=background, version=version)
 
 
 async def test_an_edit_during_inference_is_not_overwritten_by_the_stale_score(

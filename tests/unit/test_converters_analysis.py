@@ -8,7 +8,7 @@ import pytest
 
 from insights.api.converters.analysis import model_info, sentiment_result
 from insights.inference.types import Prediction
-from insights.sentiment.analysis import ModelInfoView, SentimentResult
+from insights.sentiment.analysis import ModelInfoView, SentimentResult, VersionShare
 from insights.v1 import analysis_pb2
 
 PREDICTION = Prediction(label="positive", scores={"negative": 0.05, "neutral": 0.15, "positive": 0.8},
@@ -30,13 +30,15 @@ def test_sentiment_result_for_a_single_text_and_a_batch_item(response: Any) -> N
     assert (fallback.source, fallback.fallback_reason) == ("fallback", "circuit_open")
 
 
-def test_model_info_lists_the_production_version_or_none() -> None:
-    """The served version is listed as production with all traffic; no model (fallback): none."""
+def test_model_info_lists_the_versions_with_their_roles_and_shares_or_none() -> None:
+    """The production version and a candidate with their shares; no model (fallback): none."""
     view = ModelInfoView(name="sentiment", version="3", labels=["negative", "neutral", "positive"],
-                         metrics={"test_macro_f1": 0.797}, backend="embedded", max_text_length=10_000)
+                         metrics={"test_macro_f1": 0.797}, backend="embedded", max_text_length=10_000,
+                         versions=[VersionShare("3", "production", 0.75), VersionShare("4", "candidate", 0.25)])
     message = model_info(view)
     assert (message.name, message.version, list(message.labels), dict(message.metrics), message.backend,
             message.max_text_length) == ("sentiment", "3", ["negative", "neutral", "positive"],
                                          {"test_macro_f1": 0.797}, "embedded", 10_000)
-    assert [(v.version, v.role, v.traffic_share) for v in message.versions] == [("3", "production", 1.0)]
+    assert [(v.version, v.role, v.traffic_share) for v in message.versions] == [
+        ("3", "production", 0.75), ("4", "candidate", 0.25)]
     assert list(model_info(ModelInfoView("sentiment", "", [], {}, "rule-based", 10_000)).versions) == []

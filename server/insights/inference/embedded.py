@@ -10,6 +10,10 @@ waits for one chunk at most. One ORT run at a time, each using ``threads`` intra
 length buckets of at most ``max_batch`` texts, so a long review does not make short tweets pay for its
 padding; an int8 dynamic one runs text by text, unpadded (see is_batch_invariant), so that a text's
 scores never depend on what else was in the run.
+
+Every version folder of the repository is loaded (one session each: the models are small), so that a
+candidate version can answer next to the stable one; a call names its version (``version=``), and texts of
+several versions merged into one run go to their own sessions.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ class _Job:
 
     texts: list[str]
     future: asyncio.Future[list[Prediction]] = field(repr=False)
+    version: str | None = None
+    """The version asked for (``None``: the latest loaded)."""
     done: list[Prediction] = field(default_factory=list, repr=False)
 
     @property
@@ -82,6 +88,42 @@ class _Model:
         return prediction_from_logits(logits, model_version=self.version, truncated=[e.truncated for e in encoded])
 
 
+class _Models:
+    """The loaded sessions by version; answers a version it lacks with the latest one (the predictions say so)."""
+
+    def __init__(self, models: dict[str, _Model]) -> None:
+        self.by_version = dict(sorted(models.items(), key=lambda item: int(item[0])))
+        self.latest = next(reversed(self.by_version.values()))
+
+    def pick(self, version: str | None) -> _Model:
+        return self.by_version.get(version, self.latest) if version is not None else self.latest
+
+    def run(self, texts: list[str], versions: list[str | None]) -> list[Prediction]:
+        """One run of texts that may ask for different versions: each group of one version on its session."""
+        groups: dict[str, list[int]] = {}
+        for i, version in enumerate(versions):
+            groups.setdefault(self.pick(version).version, []).append(i)
+        out: list[Prediction | None] = [None] * len(texts)
+        for version, indices in groups.items():
+            for i, p in zip(indices, self.by_version[version].run([texts[i] for i in indices]), strict=True):
+                out[i] = p
+        return [p for p in out if p is not None]
+
+
+def _load(files: ModelFiles, versions: list[str], threads: int, overhead_tokens: int, max_rows: int) -> _Models:
+    """Every version that loads; one that does not is logged and left out (the others still serve)."""
+    models: dict[str, _Model] = {}
+    for version in versions:
+        try:
+            models[version] = _Model(files, version, threads, overhead_tokens, max_rows)
+        except Exception as exc:
+            log.error("inference.embedded.version_load_failed", version=version, error=str(exc))
+    if not models:
+        raise InferenceUnavailable(f"no model version under {files.directory} could be loaded",
+                                   retry_after_s=RELOAD_AFTER_S)
+    return _Models(models)
+
+
 class EmbeddedBackend:
     name = "embedded"
 
@@ -103,15 +145,22 @@ class EmbeddedBackend:
         self._background: deque[_Job] = deque()
         self._work = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx")
-        self._model: _Model | None = None
-        self._loading: asyncio.Future[_Model] | None = None
+        self._models: _Models | None = None
+        self._loading: asyncio.Future[_Models] | None = None
         self._failed_at = 0.0
         self._batcher: asyncio.Task[None] | None = None
-        self._version = files.latest_version()
+        self._on_disk = tuple(files.versions())
 
     @property
     def model_version(self) -> str | None:
-        return self._model.version if self._model else self._version
+        if self._models is not None:
+            return self._models.latest.version
+        return self._on_disk[-1] if self._on_disk else None
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        """The loaded versions; before loading has finished, the folders it is loading."""
+        return tuple(self._models.by_version) if self._models is not None else self._on_disk
 
     async def start(self) -> None:
         if self._batcher is None:
@@ -120,35 +169,36 @@ class EmbeddedBackend:
             with contextlib.suppress(InferenceUnavailable):
                 self._begin_load()
 
-    def _begin_load(self) -> asyncio.Future[_Model]:
+    def _begin_load(self) -> asyncio.Future[_Models]:
         if self._loading is None or (self._loading.done() and self._loading.exception() is not None):
             if self._loading is not None and time.monotonic() - self._failed_at < RELOAD_AFTER_S:
                 raise InferenceUnavailable("sentiment model could not be loaded", retry_after_s=RELOAD_AFTER_S)
-            version = self._files.latest_version()
-            if version is None:
+            self._on_disk = tuple(self._files.versions())
+            if not self._on_disk:
                 self._failed_at = time.monotonic()
                 raise InferenceUnavailable(f"no model.onnx under {self._files.directory}", retry_after_s=RELOAD_AFTER_S)
             loop = asyncio.get_running_loop()
             self._loading = loop.run_in_executor(
-                self._executor, _Model, self._files, version, self._threads, self._overhead, self._max_batch
+                self._executor, _load, self._files, list(self._on_disk), self._threads, self._overhead,
+                self._max_batch,
             )
             self._loading.add_done_callback(self._loaded)
         return self._loading
 
-    def _loaded(self, future: asyncio.Future[_Model]) -> None:
+    def _loaded(self, future: asyncio.Future[_Models]) -> None:
         if future.cancelled():
             return
         if future.exception() is not None:
             self._failed_at = time.monotonic()
             log.error("inference.embedded.load_failed", error=str(future.exception()))
             return
-        self._model = future.result()
-        log.info("inference.embedded.loaded", version=self._model.version, threads=self._threads,
-                 batch_invariant=self._model.batch_invariant)
+        self._models = future.result()
+        log.info("inference.embedded.loaded", versions=list(self._models.by_version), threads=self._threads,
+                 batch_invariant={v: m.batch_invariant for v, m in self._models.by_version.items()})
 
-    async def _get_model(self) -> _Model:
-        if self._model is not None:
-            return self._model
+    async def _get_models(self) -> _Models:
+        if self._models is not None:
+            return self._models
         try:
             return await asyncio.shield(self._begin_load())
         except InferenceUnavailable:
@@ -157,13 +207,14 @@ class EmbeddedBackend:
             raise InferenceUnavailable(f"sentiment model could not be loaded: {exc}") from None
 
     async def predict(
-        self, texts: list[str], *, timeout_s: float | None = None, background: bool = False
+        self, texts: list[str], *, timeout_s: float | None = None, background: bool = False,
+        version: str | None = None,
     ) -> list[Prediction]:
         if self._batcher is None:
             await self.start()
         if not texts:
             return []
-        job = _Job(list(texts), asyncio.get_running_loop().create_future())
+        job = _Job(list(texts), asyncio.get_running_loop().create_future(), version)
         (self._background if background else self._interactive).append(job)
         self._work.set()
         try:
@@ -178,7 +229,8 @@ class EmbeddedBackend:
 
     async def _next_run(self) -> tuple[list[_Job], list[str], bool]:
         """The next model run: every queued on-demand job whole, else a chunk of the oldest background job.
-        Returns the jobs, the texts of the run, and whether it is a background chunk."""
+        Returns the jobs, the texts of the run, and whether it is a background chunk (the versions asked for
+        follow from the jobs, see ``_versions_of``)."""
         while True:
             while not self._interactive and not self._background:
                 self._work.clear()
@@ -219,7 +271,7 @@ class EmbeddedBackend:
         while True:
             jobs, texts, chunk = await self._next_run()
             try:
-                predictions = await self._run(texts)
+                predictions = await self._run(texts, self._versions_of(jobs, len(texts), chunk))
             except InferenceUnavailable as exc:
                 for job in jobs:
                     if job.live:
@@ -242,11 +294,18 @@ class EmbeddedBackend:
                 if job.live:
                     job.future.set_result(answer)
 
-    async def _run(self, texts: list[str]) -> list[Prediction]:
-        model = await self._get_model()
+    @staticmethod
+    def _versions_of(jobs: list[_Job], n_texts: int, chunk: bool) -> list[str | None]:
+        """The version asked for, per text of a run (a chunk is all one job's)."""
+        if chunk:
+            return [jobs[0].version] * n_texts
+        return [job.version for job in jobs for _ in job.texts]
+
+    async def _run(self, texts: list[str], versions: list[str | None]) -> list[Prediction]:
+        models = await self._get_models()
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, model.run, texts)
+            return await loop.run_in_executor(self._executor, models.run, texts, versions)
         except Exception as exc:  # an ORT failure is this tier failing, never a crash of the batcher
             log.exception("inference.embedded.run_failed")
             raise InferenceUnavailable(f"inference failed: {exc}") from None

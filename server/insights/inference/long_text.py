@@ -74,6 +74,10 @@ class LongTextBackend:
     def model_version(self) -> str | None:
         return self._inner.model_version
 
+    @property
+    def versions(self) -> tuple[str, ...]:
+        return self._inner.versions
+
     async def start(self) -> None:
         await self._inner.start()
 
@@ -81,13 +85,14 @@ class LongTextBackend:
         await self._inner.close()
 
     async def predict(
-        self, texts: list[str], *, timeout_s: float | None = None, background: bool = False
+        self, texts: list[str], *, timeout_s: float | None = None, background: bool = False,
+        version: str | None = None,
     ) -> list[Prediction]:
         windows = [split_windows(text) for text in texts]
         flat = [w for per_text in windows for w in per_text]
         if len(flat) == len(texts):  # no long text: nothing to combine
-            return await self._inner.predict(texts, timeout_s=timeout_s, background=background)
-        scored = await self._inner.predict(flat, timeout_s=timeout_s, background=background)
+            return await self._inner.predict(texts, timeout_s=timeout_s, background=background, version=version)
+        scored = await self._inner.predict(flat, timeout_s=timeout_s, background=background, version=version)
         out: list[Prediction] = []
         start = 0
         for text, per_text in zip(texts, windows, strict=True):

@@ -3,6 +3,11 @@
 Works the same against stock Triton (onnxruntime backend, GPU) and the local python-backend Triton:
 both receive the client-side tokenization as ``input_ids``/``attention_mask`` and return ``logits``.
 Every transport error becomes :class:`InferenceUnavailable` here, at the boundary.
+
+Triton serves every version folder (``version_policy: { all: {} }``); a call names the version it wants
+(``model_version`` of the request) when Triton serves it, and otherwise asks for none, which Triton answers
+with the latest: asking for a version Triton lacks would fail (and count against the breaker). The served
+versions come from the model's metadata, re-read every :data:`VERSIONS_REFRESH_S` while calls arrive.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ log = get_logger(__name__)
 RETRY_DELAYS_S = (0.1, 0.2, 0.4)
 _RETRYABLE = {"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED", "INTERNAL", "UNKNOWN"}
 _MAX_MESSAGE = 64 * 1024 * 1024
+#: How old the list of served versions may get before a call re-reads it (in the background).
+VERSIONS_REFRESH_S = 10.0
 
 
 def _status_name(error: InferenceServerException) -> str:
@@ -58,7 +65,8 @@ class TritonBackend:
         self.breaker = breaker or CircuitBreaker("triton")
         self._files = files
         self._encoder: TextEncoder | None = None
-        self._version: str | None = None
+        self._served: tuple[str, ...] = ()
+        self._served_at = float("-inf")
         self._client: InferenceServerClient | None = None
         self._version_task: asyncio.Task[None] | None = None
 
@@ -91,25 +99,39 @@ class TritonBackend:
 
     @property
     def model_version(self) -> str | None:
-        return self._version
+        return self._served[-1] if self._served else None
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        return self._served
 
     async def start(self) -> None:
-        # Learn the served version for the cache key; Triton being down now is not an error.
-        self._version_task = asyncio.create_task(self._fetch_version())
+        # Learn the served versions for routing and the cache key; Triton being down now is not an error.
+        self._refresh_versions()
 
-    async def _fetch_version(self) -> None:
+    def _refresh_versions(self) -> None:
+        if self._version_task is None or self._version_task.done():
+            self._served_at = time.monotonic()
+            self._version_task = asyncio.create_task(self._fetch_versions())
+
+    async def _fetch_versions(self) -> None:
         with contextlib.suppress(InferenceServerException, OSError):
             metadata = await self._connect().get_model_metadata(self._model_name, client_timeout=2.0)
-            if metadata.versions and self._version is None:
-                self._version = max(metadata.versions, key=lambda v: int(v) if v.isdigit() else -1)
+            if metadata.versions:
+                self._served = tuple(sorted(metadata.versions, key=lambda v: int(v) if v.isdigit() else -1))
 
     async def predict(
-        self, texts: list[str], *, timeout_s: float | None = None, background: bool = False
+        self, texts: list[str], *, timeout_s: float | None = None, background: bool = False,
+        version: str | None = None,
     ) -> list[Prediction]:
         # ``background`` is not forwarded: Triton orders requests by its own scheduler (a deployment
         # that wants it configures priority_levels in the model's dynamic_batching).
         if not texts:
             return []
+        if time.monotonic() - self._served_at > VERSIONS_REFRESH_S:
+            self._refresh_versions()
+        # A version Triton is not known to serve is not asked for: Triton's latest answers instead.
+        wanted = version if version is not None and version in self._served else ""
         deadline = time.monotonic() + (timeout_s if timeout_s is not None else self._default_timeout_s)
         encoded = self._get_encoder().encode(texts)
         # One call is one unit of work: every text (every window of an analysis) in length buckets of at
@@ -117,7 +139,8 @@ class TritonBackend:
         # back to back. Short texts never pay for a long one's padding.
         buckets = plan_buckets([len(e.ids) for e in encoded], max_rows=self._max_batch)
         results = await asyncio.gather(
-            *(self._infer([encoded[i].ids for i in bucket], deadline) for bucket in buckets), return_exceptions=True
+            *(self._infer([encoded[i].ids for i in bucket], deadline, wanted) for bucket in buckets),
+            return_exceptions=True,
         )
         predictions: list[Prediction | None] = [None] * len(texts)
         for bucket, result in zip(buckets, results, strict=True):
@@ -125,15 +148,15 @@ class TritonBackend:
                 if isinstance(result, InferenceUnavailable):
                     raise result.again()
                 raise result
-            logits, version = result
+            logits, answered = result
             answers = prediction_from_logits(
-                logits, model_version=version, truncated=[encoded[i].truncated for i in bucket]
+                logits, model_version=answered, truncated=[encoded[i].truncated for i in bucket]
             )
             for i, answer in zip(bucket, answers, strict=True):
                 predictions[i] = answer
         return [p for p in predictions if p is not None]
 
-    async def _infer(self, batch: list[list[int]], deadline: float) -> tuple[Logits, str]:
+    async def _infer(self, batch: list[list[int]], deadline: float, version: str) -> tuple[Logits, str]:
         input_ids, mask = TextEncoder.pad(batch)
         inputs = [InferInput("input_ids", list(input_ids.shape), "INT64"),
                   InferInput("attention_mask", list(mask.shape), "INT64")]
@@ -157,18 +180,19 @@ class TritonBackend:
             verdict = False
             try:
                 result = await self._connect().infer(
-                    self._model_name, inputs, outputs=outputs,
+                    self._model_name, inputs, model_version=version, outputs=outputs,
                     client_timeout=min(remaining, attempt_timeout_s),
                 )
                 logits = result.as_numpy("logits")
                 if logits is None or logits.shape != (len(batch), 3):
                     raise InferenceServerException(msg=f"unexpected logits shape {getattr(logits, 'shape', None)}",
                                                    status="StatusCode.INTERNAL")
-                version = result.get_response().model_version or self._version or ""
+                answered = result.get_response().model_version or version or self.model_version or ""
                 self.breaker.success()
                 verdict = True
-                self._version = version
-                return logits, version
+                if answered and answered not in self._served:
+                    self._refresh_versions()  # Triton serves a version this client has not seen yet
+                return logits, answered
             except InferenceServerException as exc:
                 self.breaker.failure()
                 verdict = True

@@ -94,17 +94,26 @@ class SentimentBackend(Protocol):
 
     @property
     def model_version(self) -> str | None:
-        """The version that answers (``None`` until the backend has learned it)."""
+        """The version that answers a call naming none: the latest served (``None`` until the backend has
+        learned it)."""
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        """Every version the backend serves now, oldest first (empty until it has learned them)."""
 
     async def start(self) -> None:
         """Begin loading/connecting; never blocks on the model tier being up."""
 
     async def predict(
-        self, texts: list[str], *, timeout_s: float | None = None, background: bool = False
+        self, texts: list[str], *, timeout_s: float | None = None, background: bool = False,
+        version: str | None = None,
     ) -> list[Prediction]:
         """One prediction per text, in order. Raises :class:`InferenceUnavailable` only.
 
         ``background``: no caller is waiting (the worker); such texts yield to on-demand ones.
+        ``version``: the model version to run (``None``: :attr:`model_version`). A version the backend does
+        not serve is answered by the latest one it does; each prediction's ``model_version`` names the
+        version that really answered.
         """
 
     async def close(self) -> None: ...

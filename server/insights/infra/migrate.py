@@ -31,8 +31,9 @@ TENANT_TABLES = (
 # Tables without a tenant (nothing is known about the caller yet): sign-in throttling and pending sign-ups.
 PRE_TENANT_TABLES = ("login_failures", "login_throttle", "login_known_sources", "pending_registrations")
 READ_ONLY_TABLES = ("interaction_rollup_hourly", "interaction_rollup_daily", "interaction_rollup_daily_totals",
-                    "interaction_rollup_hourly_totals", "interaction_rollup_quarter_totals")
-"""Written only by the rollup triggers (as the owner): the application role may read them, nothing else."""
+                    "interaction_rollup_hourly_totals", "interaction_rollup_quarter_totals", "model_rollouts")
+"""Written only by the rollup triggers or the ``insights model`` commands (as the owner): the application role
+may read them, nothing else."""
 
 
 def _yoyo_url(database_url: str) -> str:

@@ -1,6 +1,9 @@
 """Sentiment on demand: the model through the inference backend, a Redis prediction cache, and VADER
 as the flagged fallback when the model tier is down, unreachable or its circuit open.
 
+Each text is routed to a model version by the rollouts (``sentiment/rollout.py``: by organization and
+normalized text, so that a retry and the cache agree); the cache is keyed by that version.
+
 A slow answer of a healthy tier is still the model's: the deadline grows with the work (per text and
 per sentence window), and a call slower than the response-time target is logged and counted instead.
 
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -27,6 +30,7 @@ from insights.infra.logging import get_logger
 from insights.infra.redis import Redis
 from insights.sentiment.cache import PredictionCache
 from insights.sentiment.fallback import RuleBased
+from insights.sentiment.rollout import RolloutStore
 from insights.settings import InferenceSettings
 
 log = get_logger(__name__)
@@ -64,13 +68,25 @@ class SentimentResult:
 
 
 @dataclass(frozen=True)
+class VersionShare:
+    """A model version answering the caller's organization, and its share of the traffic."""
+
+    version: str
+    role: str
+    """``production`` (the stable version) or ``candidate``."""
+    traffic_share: float
+
+
+@dataclass(frozen=True)
 class ModelInfoView:
     name: str
     version: str
+    """The production version: the caller's rollout's stable version, else the latest served."""
     labels: list[str]
     metrics: dict[str, float]
     backend: str
     max_text_length: int
+    versions: list[VersionShare] = field(default_factory=list)
 
 
 def _validate_text(violations: list[FieldViolation], field: str, text: str) -> None:
@@ -79,9 +95,12 @@ def _validate_text(violations: list[FieldViolation], field: str, text: str) -> N
 
 
 class AnalysisService:
-    def __init__(self, settings: InferenceSettings, backend: SentimentBackend, redis: Redis) -> None:
+    def __init__(
+        self, settings: InferenceSettings, backend: SentimentBackend, redis: Redis, rollouts: RolloutStore | None = None
+    ) -> None:
         self._settings = settings
         self._backend = backend
+        self._rollouts = rollouts
         self._files = ModelFiles.in_repository(settings.model_repository, settings.model_name)
         self._fingerprint = self._files.fingerprint()
         self._cache = PredictionCache(redis, settings.prediction_cache_ttl_s)
@@ -119,53 +138,71 @@ class AnalysisService:
         s = self._settings
         return s.timeout_s + s.timeout_per_text_s * len(texts) + s.timeout_per_window_s * windows
 
+    async def _versions(self, organization_id: UUID, normalized: list[str]) -> list[str | None]:
+        """The model version each text is routed to (``None``: the backend's latest)."""
+        if self._rollouts is None:
+            return [None] * len(normalized)
+        return await self._rollouts.versions([organization_id] * len(normalized), normalized, self._backend.versions)
+
     async def _analyze(self, organization_id: UUID, texts: list[str], call: str) -> list[SentimentResult]:
         started = time.perf_counter()
         normalized = [normalize_text(t) for t in texts]
         results: list[Prediction | None] = [None] * len(texts)
         sources = [SOURCE_CACHE] * len(texts)
         reason = ""
+        routed = await self._versions(organization_id, normalized)
 
-        version = self._backend.model_version
-        if version is not None:
-            keys = [self._cache.key(organization_id, self._model_key(version), n) for n in normalized]
-            for i, hit in enumerate(await self._cache.get_many(keys)):
-                if hit is not None and isinstance(hit.get("s"), list) and len(hit["s"]) == len(LABELS):
-                    scores = {label: float(p) for label, p in zip(LABELS, hit["s"], strict=True)}
-                    results[i] = Prediction(
-                        label=max(LABELS, key=lambda k: scores[k]), scores=scores, model=MODEL_NAME,
-                        model_version=str(hit.get("v", version)),
-                        truncated=bool(hit.get("t")) or len(texts[i]) > MAX_TEXT_CHARS,
-                    )
-            PREDICTIONS.labels(SOURCE_CACHE).inc(sum(r is not None for r in results))
+        # The cache is keyed by the routed version: two versions never share an answer.
+        versions = [v or self._backend.model_version for v in routed]
+        cached = [(i, v) for i, v in enumerate(versions) if v is not None]
+        keys = [self._cache.key(organization_id, self._model_key(v), normalized[i]) for i, v in cached]
+        for (i, version), hit in zip(cached, await self._cache.get_many(keys), strict=True):
+            if hit is not None and isinstance(hit.get("s"), list) and len(hit["s"]) == len(LABELS):
+                scores = {label: float(p) for label, p in zip(LABELS, hit["s"], strict=True)}
+                results[i] = Prediction(
+                    label=max(LABELS, key=lambda k: scores[k]), scores=scores, model=MODEL_NAME,
+                    model_version=str(hit.get("v", version)),
+                    truncated=bool(hit.get("t")) or len(texts[i]) > MAX_TEXT_CHARS,
+                )
+        PREDICTIONS.labels(SOURCE_CACHE).inc(sum(r is not None for r in results))
 
-        misses = [i for i, r in enumerate(results) if r is None]
-        if misses:
-            missed = [texts[i] for i in misses]
-            try:
-                predicted = await self._backend.predict(missed, timeout_s=self.deadline_s(missed))
-            except InferenceUnavailable as exc:
+        # The misses, one backend call per routed version, side by side.
+        groups: dict[str | None, list[int]] = {}
+        for i, r in enumerate(results):
+            if r is None:
+                groups.setdefault(routed[i], []).append(i)
+        batches = [(version, indices, [texts[i] for i in indices]) for version, indices in groups.items()]
+        answers = await asyncio.gather(*(
+            self._backend.predict(missed, timeout_s=self.deadline_s(missed), version=version)
+            for version, _, missed in batches
+        ), return_exceptions=True)
+        for (_, indices, missed), answer in zip(batches, answers, strict=True):
+            if isinstance(answer, InferenceUnavailable):
                 # docs/rules.md: a tier that cannot answer gets the rule-based model's answer, flagged as
                 # such, and never cached as a model answer.
-                reason = exc.reason
-                FALLBACKS.labels(reason).inc(len(misses))
-                log.warning("analysis.fallback", reason=reason, error=str(exc), texts=len(misses),
+                reason = answer.reason
+                FALLBACKS.labels(reason).inc(len(indices))
+                log.warning("analysis.fallback", reason=reason, error=str(answer), texts=len(indices),
                             backend=self._backend.name)
                 predicted = await asyncio.to_thread(self._rules.predict, missed)
-                PREDICTIONS.labels(SOURCE_FALLBACK).inc(len(misses))
+                PREDICTIONS.labels(SOURCE_FALLBACK).inc(len(indices))
                 source = SOURCE_FALLBACK
+            elif isinstance(answer, BaseException):
+                raise answer
             else:
-                PREDICTIONS.labels(SOURCE_MODEL).inc(len(misses))
+                predicted = answer
+                PREDICTIONS.labels(SOURCE_MODEL).inc(len(indices))
                 source = SOURCE_MODEL
                 await self._cache.put_many({
                     self._cache.key(organization_id, self._model_key(p.model_version), normalized[i]): {
                         "s": [p.scores[label] for label in LABELS], "v": p.model_version, "t": p.truncated,
                     }
-                    for i, p in zip(misses, predicted, strict=True)
+                    for i, p in zip(indices, predicted, strict=True)
                 })
-            for i, p in zip(misses, predicted, strict=True):
+            for i, p in zip(indices, predicted, strict=True):
                 results[i] = p
                 sources[i] = source
+        misses = [i for indices in groups.values() for i in indices]
 
         elapsed = time.perf_counter() - started
         ANALYSIS_SECONDS.labels(call).observe(elapsed)
@@ -183,14 +220,33 @@ class AnalysisService:
 
     async def model_info(self, ctx: CallContext) -> ModelInfoView:
         metrics_file = await asyncio.to_thread(self._files.metrics)
+        versions = await self._served_versions(ctx.require_principal().organization_id)
         return ModelInfoView(
             name=MODEL_NAME,
-            version=self._backend.model_version or self._files.latest_version() or "",
+            version=versions[0].version if versions else "",
             labels=self._files.labels(),
             metrics=flatten_metrics(metrics_file),
             backend=self._backend.name,
             max_text_length=MAX_TEXT_CHARS,
+            versions=versions,
         )
+
+    async def _served_versions(self, organization_id: UUID) -> list[VersionShare]:
+        """What answers the organization's texts: its rollout as far as the backend serves it (a version it does
+        not serve gets no traffic: the fallback rule of sentiment/rollout.py), else the latest served version."""
+        rollout = (await self._rollouts.current()).of(organization_id) if self._rollouts is not None else None
+        served = self._backend.versions
+        latest = self._backend.model_version or self._files.latest_version()
+        if rollout is None or (served and rollout.stable not in served):
+            production = latest
+        else:
+            production = rollout.stable
+        if production is None:
+            return []
+        if rollout is None or rollout.candidate in (None, production) or (served and rollout.candidate not in served):
+            return [VersionShare(production, "production", 1.0)]
+        return [VersionShare(production, "production", 1.0 - rollout.share),
+                VersionShare(str(rollout.candidate), "candidate", rollout.share)]
 
 
 def flatten_metrics(data: dict[str, Any], prefix: str = "") -> dict[str, float]:

@@ -4,7 +4,8 @@ One batch, three steps, never a transaction held across inference:
 
 1. **claim** (one short transaction, committed): ``worker_claim_pending`` leases up to ``batch_size``
    pending rows of any organization, oldest first, for ``lease_s`` seconds (db/migrations/0007);
-2. **score** outside any transaction: one backend call for all their texts;
+2. **score** outside any transaction: one backend call per model version for all their texts (each row is
+   routed by its organization's rollout, keyed by organization and interaction id: ``sentiment/rollout.py``);
 3. **write back**, per organization, in a short ``tenant_tx``: lock the batch's customers (ascending
    ``external_id``, the order ingestion uses), write sentiment, confidence and ``processed_at`` only
    where the row is still pending at the claimed version (an edit meanwhile made it a new job),
@@ -45,6 +46,7 @@ from insights.inference.text import normalize_text
 from insights.inference.types import InferenceUnavailable, Prediction, SentimentBackend
 from insights.infra.db import Conn, Database
 from insights.infra.logging import get_logger
+from insights.sentiment.rollout import RolloutStore
 from insights.settings import WorkerSettings
 
 log = get_logger(__name__)
@@ -130,10 +132,11 @@ def stored_sentiment(p: Prediction) -> StoredSentiment:
 class AnalysisWorker:
     def __init__(
         self, settings: WorkerSettings, db: Database, backend: SentimentBackend, events: EventSink | None = None,
-        on_scored: ScoredHook | None = None,
+        on_scored: ScoredHook | None = None, rollouts: RolloutStore | None = None,
     ) -> None:
         self._db = db
         self._backend = backend
+        self._rollouts = rollouts
         self._events = events
         self._on_scored = on_scored
         self._batch_size = settings.batch_size
@@ -153,17 +156,34 @@ class AnalysisWorker:
         return await self._write_back(claims, await self._score(claims))
 
     async def _score(self, claims: list[Claim]) -> dict[UUID, Prediction]:
-        """One backend call for every claimed text (the backend plans the model runs); on failure the
-        claims are handed back at once, so the rows wait for the next attempt rather than the lease."""
+        """One backend call per routed model version for the claimed texts, side by side (the backend plans
+        the model runs); on failure the claims are handed back at once, so the rows wait for the next attempt
+        rather than the lease."""
         with_text = [c for c in claims if c.text is not None]
         try:
-            predictions = await self._backend.predict(
-                [c.text or "" for c in with_text], timeout_s=self._timeout_s, background=True
-            )
+            groups: dict[str | None, list[Claim]] = {}
+            for claim, version in zip(with_text, await self._versions(with_text), strict=True):
+                groups.setdefault(version, []).append(claim)
+            answers = await asyncio.gather(*(
+                self._backend.predict([c.text or "" for c in group], timeout_s=self._timeout_s, background=True,
+                                      version=version)
+                for version, group in groups.items()
+            ), return_exceptions=True)
+            scored: dict[UUID, Prediction] = {}
+            for group, answer in zip(groups.values(), answers, strict=True):
+                if isinstance(answer, BaseException):
+                    raise answer
+                scored.update((c.id, p) for c, p in zip(group, answer, strict=True))
         except BaseException:
             await self._release(claims)
             raise
-        return {c.id: p for c, p in zip(with_text, predictions, strict=True)}
+        return scored
+
+    async def _versions(self, claims: list[Claim]) -> list[str | None]:
+        if self._rollouts is None or not claims:
+            return [None] * len(claims)
+        return await self._rollouts.versions(
+            [c.organization_id for c in claims], [str(c.id) for c in claims], self._backend.versions)
 
     async def _write_back(self, claims: list[Claim], scored: dict[UUID, Prediction]) -> BatchReport:
         by_org: dict[UUID, list[Claim]] = defaultdict(list)

@@ -40,6 +40,6 @@ def model_info(view: ModelInfoView) -> analysis_pb2.GetModelInfoResponse:
     return analysis_pb2.GetModelInfoResponse(
         name=view.name, version=view.version, labels=view.labels, metrics=view.metrics, backend=view.backend,
         max_text_length=view.max_text_length,
-        versions=[analysis_pb2.ModelVersion(version=view.version, role="production", traffic_share=1.0)]
-        if view.version else [],
+        versions=[analysis_pb2.ModelVersion(version=v.version, role=v.role, traffic_share=v.traffic_share)
+                  for v in view.versions],
     )
