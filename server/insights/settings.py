@@ -211,7 +211,8 @@ class InferenceSettings(BaseModel):
     model_name: str = "sentiment"
     """Model name in the repository (and in Triton)."""
     threads: int = 2
-    """ONNX Runtime intra-op threads of the embedded backend (and of the local Triton's model)."""
+    """Cores the embedded backend runs on: intra-op threads of a batch-invariant model, or texts scored at
+    once by a batch-variant one (and the local Triton's model's intra-op threads)."""
     max_batch: int = 32
     """Most texts per model run (Triton's max_batch_size)."""
     batch_window_ms: float = 0.0

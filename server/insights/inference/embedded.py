@@ -5,11 +5,11 @@ to the model in one worker-thread run, which plans them into length buckets. Job
 run is busy are merged into the next run, so batches grow with load without delaying a lone request
 (``window_ms`` optionally waits for more jobs once the first has arrived). On-demand jobs run whole and
 first; the worker's background jobs run in chunks of ``background_chunk`` texts, so an on-demand call
-waits for one chunk at most. One ORT run at a time, each using ``threads`` intra-op threads: on a
-2-core machine two concurrent runs would only fight over the cores. A batch-invariant model runs in
-length buckets of at most ``max_batch`` texts, so a long review does not make short tweets pay for its
-padding; an int8 dynamic one runs text by text, unpadded (see is_batch_invariant), so that a text's
-scores never depend on what else was in the run.
+waits for one chunk at most. A batch-invariant model runs in length buckets of at most ``max_batch``
+texts, one bucket at a time on ``threads`` intra-op threads, so a long review does not make short tweets
+pay for its padding; an int8 dynamic one runs text by text, unpadded (see is_batch_invariant), so that a
+text's scores never depend on what else was in the run, with ``threads`` such runs at once on one intra-op
+thread each (one short text is too small a product to split across cores).
 
 Every version folder of the repository is loaded (one session each: the models are small), so that a
 candidate version can answer next to the stable one; a call names its version (``version=``), and texts of
@@ -62,12 +62,21 @@ class _Model:
     """The loaded session, its tokenizer and the version it came from (used from the worker thread)."""
 
     def __init__(self, files: ModelFiles, version: str, threads: int, overhead_tokens: int, max_rows: int) -> None:
-        self.session = open_session(str(files.onnx_path(version)), threads)
+        path = str(files.onnx_path(version))
+        self.session = open_session(path, 1)
         self.encoder = TextEncoder(files.tokenizer_path)
         self.version = version
         self._overhead = overhead_tokens
         self._max_rows = max_rows
         self.batch_invariant = is_batch_invariant(self._logits)
+        # A batch-invariant model runs its length buckets one after another, each on every core (a bucket
+        # is a large matrix product: intra-op threads split it well). A batch-variant one runs text by text,
+        # and a single short text is too small to split across cores (two threads run it no faster than
+        # one): its runs go to ``threads`` runners at once instead, one intra-op thread each.
+        if self.batch_invariant and threads > 1:
+            self.session = open_session(path, threads)
+        self._runners = ThreadPoolExecutor(max_workers=1 if self.batch_invariant else threads,
+                                           thread_name_prefix="onnx-run")
 
     def _logits(self, input_ids: TokenArray, mask: TokenArray) -> Logits:
         out: Logits = self.session.run(["logits"], {"input_ids": input_ids, "attention_mask": mask})[0]
@@ -82,10 +91,20 @@ class _Model:
 
     def run(self, texts: list[str]) -> list[Prediction]:
         encoded = self.encoder.encode(texts)
+        lengths = [len(e.ids) for e in encoded]
         logits = np.zeros((len(texts), 3), dtype=np.float32)
-        for bucket in self.plan([len(e.ids) for e in encoded]):
-            logits[bucket] = self._logits(*TextEncoder.pad([encoded[i].ids for i in bucket]))
+        # Longest runs first, so that parallel runners finish together.
+        runs = sorted(self.plan(lengths), key=lambda b: len(b) * max(lengths[i] for i in b), reverse=True)
+
+        def one(bucket: list[int]) -> Logits:
+            return self._logits(*TextEncoder.pad([encoded[i].ids for i in bucket]))
+
+        for bucket, out in zip(runs, self._runners.map(one, runs), strict=True):
+            logits[bucket] = out
         return prediction_from_logits(logits, model_version=self.version, truncated=[e.truncated for e in encoded])
+
+    def close(self) -> None:
+        self._runners.shutdown(wait=False, cancel_futures=True)
 
 
 class _Models:
@@ -321,3 +340,5 @@ class EmbeddedBackend:
                 if job.live:
                     job.future.set_exception(InferenceUnavailable("inference backend closed"))
         self._executor.shutdown(wait=False, cancel_futures=True)
+        for model in self._models.by_version.values() if self._models is not None else ():
+            model.close()
