@@ -29,12 +29,11 @@ sys.path.insert(0, str(ROOT / "server"))
 from insights.dev.machine import cpu_model  # noqa: E402
 from insights.inference.embedded import EmbeddedBackend  # noqa: E402
 from insights.inference.repository import ModelFiles  # noqa: E402
-from tests.inference_support import create_database, drop_database, new_analyst_org  # noqa: E402
+from tests.fixtures.databases import REDIS_URL, create_database, drop_database  # noqa: E402
+from tests.inference_support import new_analyst_org  # noqa: E402
 from tests.support import Stack  # noqa: E402
 
 RESULTS = Path(__file__).with_name("RESULTS_api.md")
-ADMIN_URL = os.environ.get("TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
 MODEL_REPOSITORY = Path(os.environ.get("TEST_MODEL_REPOSITORY", ROOT / "model_repository"))
 
 
@@ -140,9 +139,9 @@ def main() -> int:
                               "variant": files.metrics().get("variant", "?")}
 
     def through_api(extra_env: dict[str, str]) -> dict[str, Any]:
-        db = create_database(ADMIN_URL)
+        database_url = create_database()
         with tempfile.TemporaryDirectory() as tmp:
-            stack = Stack(ADMIN_URL.rsplit("/", 1)[0] + f"/{db}", REDIS_URL, Path(tmp), extra_env={
+            stack = Stack(database_url, REDIS_URL, Path(tmp), extra_env={
                 "INSIGHTS_INFERENCE__MODEL_REPOSITORY": str(MODEL_REPOSITORY), "INSIGHTS_WORKER__ENABLED": "false",
                 **extra_env,
             })
@@ -151,7 +150,7 @@ def main() -> int:
                 return bench_api(stack, args.requests)
             finally:
                 stack.stop()
-                drop_database(ADMIN_URL, db)
+                drop_database(database_url)
 
     result["api"] = {"embedded": through_api({})}
     if args.triton:
@@ -204,8 +203,8 @@ def render(r: dict[str, Any]) -> str:
         "",
         f"- Machine: {r['machine']}, {r['cores']} cores, no GPU. Load average (1/5/15 min) before / after: "
         f"{r['load_before']} / {r['load_after']}.",
-        f"- Model: sentiment version {r['version']} ({r['variant']}); ONNX Runtime with 2 intra-op threads, "
-        "micro-batching without a wait window; the server's worker is off.",
+        f"- Model: sentiment version {r['version']} ({r['variant']}); ONNX Runtime on 2 cores (two texts at once "
+        "for a batch-variant model), micro-batching without a wait window; the server's worker is off.",
         "- Path: HTTP client → Envoy (REST transcoding) → gRPC server (API-key auth, rate limit) → analysis "
         "service → backend; one request at a time on a keep-alive connection. Every \"model run\" text is new "
         "to the prediction cache; \"cache hit\" repeats one text.",
@@ -237,9 +236,9 @@ def render(r: dict[str, Any]) -> str:
     lines += [
         "",
         "An int8 `quantize_dynamic` model scales activations per tensor, so a text's scores would depend on",
-        "its batch-mates and padding; both backends detect this at load and run such a model one text at a",
-        "time (micro-batching still collects the queue into one thread hand-off). An fp32 model runs in",
-        "length buckets instead.",
+        "its batch-mates and padding; both backends detect this at load and run such a model one text per run",
+        "(micro-batching still collects the queue into one thread hand-off; the embedded backend runs two such",
+        "runs at once, one intra-op thread each). An fp32 model runs in length buckets instead.",
         "",
     ]
     return "\n".join(lines)
