@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -74,6 +75,9 @@ def _worker(_: argparse.Namespace) -> int:
     from insights.infra.migrate import apply_migrations
 
     settings = get_settings()
+    # Before any thread starts (the model's runners inherit it): background work yields the CPU to the
+    # API servers' on-demand calls, as it yields the model inside a server.
+    os.setpriority(os.PRIO_PROCESS, 0, max(os.getpriority(os.PRIO_PROCESS, 0), settings.worker.nice))
     configure_logging(settings.log_level)
     if settings.db.migrate_on_start:
         apply_migrations(settings)

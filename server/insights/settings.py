@@ -261,6 +261,9 @@ class WorkerSettings(BaseModel):
     """How often the worker reads the backlog for its gauges (pending rows, age of the oldest); 0: never."""
     backlog_count_limit: int = 100_000
     """Most pending rows the backlog gauge counts (a bounded index scan); a bigger backlog reads as this."""
+    nice: int = Field(default=10, ge=0, le=19)
+    """Least CPU niceness of an ``insights worker`` process: on a host it shares with API servers, on-demand
+    analyses get the cores first and the backlog the rest (alone on its host, it changes nothing)."""
 
 
 class IngestionSettings(BaseModel):

@@ -248,6 +248,9 @@ def kill_worker_mid_batch(settings: Settings, owner: psycopg.Connection, ids: li
         try:
             wait_until(lambda: claimed(owner, ids) == len(ids), 60, "the worker to claim the batch")
             assert pending(owner, ids) == len(ids)
+            # Background work: the process yields the CPU to API servers on the same host.
+            assert os.getpriority(os.PRIO_PROCESS, worker.pid) == max(os.getpriority(os.PRIO_PROCESS, 0),
+                                                                     settings.worker.nice)
             assert not claimable(owner, ids), "another worker skips a leased batch instead of waiting on it"
             # No row lock is held across the model call: an edit goes through at once.
             with owner.transaction():
