@@ -19,7 +19,7 @@ from insights.customers.privacy import PrivacyService
 from insights.events.publisher import EventPublisher
 from insights.events.reader import EventStreams
 from insights.inference.factory import build_backend
-from insights.inference.types import SentimentBackend
+from insights.inference.long_text import LongTextBackend
 from insights.infra.audit import AuditLog
 from insights.infra.db import Database
 from insights.infra.health import HealthMonitor
@@ -42,8 +42,8 @@ class WorkerPlatform:
     db: Database
     redis: Redis
     events: EventPublisher
-    inference: SentimentBackend
-    """The model tier: Triton (``TRITON_URL``) or ONNX Runtime in process."""
+    inference: LongTextBackend
+    """The model tier: Triton (``TRITON_URL``) or ONNX Runtime in process, behind the long-text window rule."""
     rollouts: RolloutStore
     """Which model version scores which text (stable, candidate and its share per organization)."""
     worker: AnalysisWorker

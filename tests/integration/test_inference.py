@@ -20,12 +20,12 @@ from insights.context import CallContext, Principal
 from insights.errors import ValidationError
 from insights.inference.breaker import BreakerState, CircuitBreaker
 from insights.inference.embedded import EmbeddedBackend
-from insights.inference.long_text import WINDOW_CHARS, LongTextBackend, combine, split_windows
+from insights.inference.long_text import WINDOW_CHARS, LongTextBackend, WindowPlan, combine, split_windows
 from insights.inference.repository import TextEncoder, plan_buckets
 from insights.inference.text import MAX_TEXT_CHARS, MAX_TOKENS
 from insights.inference.types import InferenceUnavailable, Prediction
 from insights.infra.redis import Redis
-from insights.sentiment.analysis import AnalysisService
+from insights.sentiment.analysis import AnalysisService, deadline_s
 from insights.sentiment.fallback import RULE_BASED, RuleBased
 from tests.inference_support import AGREEMENT_TEXTS, MODEL_FILES, inference_settings, requires_model
 
@@ -253,7 +253,7 @@ async def test_model_tier_failure_answers_rule_based_and_is_not_cached(
     broken = EmbeddedBackend(ModelFiles(Path("/nonexistent") / "sentiment"))
     settings = inference_settings(database_url, redis_url)
     redis_client = Redis.from_settings(settings)
-    service = AnalysisService(settings.inference, broken, redis_client)
+    service = AnalysisService(settings.inference, LongTextBackend(broken), redis_client)
     results = await service.analyze_batch(CTX, ["I love it", "I hate it"])
     assert [r.prediction.model for r in results] == [RULE_BASED, RULE_BASED]
     assert [r.prediction.label for r in results] == ["positive", "negative"]
@@ -312,7 +312,8 @@ async def test_a_slow_healthy_tier_answers_with_the_model_and_misses_the_sla(
     inference = settings.inference
     assert slow.timeouts == [pytest.approx(inference.timeout_s + 8 * inference.timeout_per_text_s
                                            + windows * inference.timeout_per_window_s)]
-    assert service.deadline_s(reviews) > service.deadline_s(reviews[:1]) > service.deadline_s(["short"])
+    planned = [deadline_s(inference, WindowPlan.of(texts)) for texts in (reviews, reviews[:1], ["short"])]
+    assert planned[0] > planned[1] > planned[2]
     await redis_client.close()
 
 
@@ -322,7 +323,7 @@ async def test_redis_down_skips_the_cache(embedded: EmbeddedBackend, database_ur
     # A real fault: nothing listens on this port.
     settings = inference_settings(database_url, f"redis://127.0.0.1:{free_port()}/0", inference={"timeout_s": 30.0})
     redis_client = Redis.from_settings(settings)
-    service = AnalysisService(settings.inference, embedded, redis_client)
+    service = AnalysisService(settings.inference, LongTextBackend(embedded), redis_client)
     result = await service.analyze(CTX, "Redis is down but the model is not")
     assert result.prediction.model == "sentiment"
     await redis_client.close()

@@ -12,7 +12,7 @@ from insights.inference.types import SentimentBackend
 from insights.settings import InferenceSettings
 
 
-def build_backend(settings: InferenceSettings, triton_url: str | None) -> SentimentBackend:
+def build_backend(settings: InferenceSettings, triton_url: str | None) -> LongTextBackend:
     return LongTextBackend(_model_tier(settings, triton_url))
 
 

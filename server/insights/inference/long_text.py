@@ -16,7 +16,8 @@ by their out-of-domain scores, which the model card says next to those scores.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -60,6 +61,27 @@ def combine(window_scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return combined
 
 
+@dataclass(frozen=True)
+class WindowPlan:
+    """A call's texts and the windows each is scored by: what :class:`LongTextBackend` runs for them.
+
+    A caller that needs the windows before the call (the analysis sizes its deadline by them) plans it
+    once and hands the plan to :meth:`LongTextBackend.predict_plan`, so no text is cut twice.
+    """
+
+    texts: tuple[str, ...]
+    windows: tuple[tuple[str, ...], ...]
+    """Per text, in order: its normalized windows (one for a text of up to :data:`WINDOW_CHARS` characters)."""
+
+    @classmethod
+    def of(cls, texts: Sequence[str]) -> WindowPlan:
+        return cls(tuple(texts), tuple(tuple(split_windows(text)) for text in texts))
+
+    @property
+    def window_count(self) -> int:
+        return sum(len(per_text) for per_text in self.windows)
+
+
 class LongTextBackend:
     """A :class:`SentimentBackend` that applies the window rule around another backend.
 
@@ -88,14 +110,22 @@ class LongTextBackend:
         self, texts: list[str], *, timeout_s: float | None = None, background: bool = False,
         version: str | None = None,
     ) -> list[Prediction]:
-        windows = [split_windows(text) for text in texts]
-        flat = [w for per_text in windows for w in per_text]
-        if len(flat) == len(texts):  # no long text: nothing to combine
+        return await self.predict_plan(WindowPlan.of(texts), timeout_s=timeout_s, background=background,
+                                       version=version)
+
+    async def predict_plan(
+        self, plan: WindowPlan, *, timeout_s: float | None = None, background: bool = False,
+        version: str | None = None,
+    ) -> list[Prediction]:
+        """:meth:`predict` of the planned texts, by the plan's windows."""
+        texts = list(plan.texts)
+        if plan.window_count == len(texts):  # no long text: nothing to combine
             return await self._inner.predict(texts, timeout_s=timeout_s, background=background, version=version)
+        flat = [w for per_text in plan.windows for w in per_text]
         scored = await self._inner.predict(flat, timeout_s=timeout_s, background=background, version=version)
         out: list[Prediction] = []
         start = 0
-        for text, per_text in zip(texts, windows, strict=True):
+        for text, per_text in zip(texts, plan.windows, strict=True):
             parts = scored[start : start + len(per_text)]
             start += len(per_text)
             truncated = len(text) > MAX_TEXT_CHARS or any(p.truncated for p in parts)

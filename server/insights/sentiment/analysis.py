@@ -22,7 +22,7 @@ from prometheus_client import Counter, Histogram
 
 from insights.context import CallContext
 from insights.errors import FieldViolation, ValidationError
-from insights.inference.long_text import split_windows
+from insights.inference.long_text import LongTextBackend, WindowPlan
 from insights.inference.repository import ModelFiles
 from insights.inference.text import MAX_TEXT_CHARS, normalize_text
 from insights.inference.types import LABELS, MODEL_NAME, InferenceUnavailable, Prediction, SentimentBackend
@@ -89,6 +89,13 @@ class ModelInfoView:
     versions: list[VersionShare] = field(default_factory=list)
 
 
+def deadline_s(settings: InferenceSettings, plan: WindowPlan) -> float:
+    """The model tier's deadline for a planned call: a fixed part, plus a part per text and per sentence
+    window (what the backend runs), so that a batch of long reviews is given the time it needs."""
+    return (settings.timeout_s + settings.timeout_per_text_s * len(plan.texts)
+            + settings.timeout_per_window_s * plan.window_count)
+
+
 def _validate_text(violations: list[FieldViolation], field: str, text: str) -> None:
     if not normalize_text(text):
         violations.append(FieldViolation(field, "must contain text (empty or only whitespace)"))
@@ -96,9 +103,10 @@ def _validate_text(violations: list[FieldViolation], field: str, text: str) -> N
 
 class AnalysisService:
     def __init__(
-        self, settings: InferenceSettings, backend: SentimentBackend, redis: Redis, rollouts: RolloutStore | None = None
+        self, settings: InferenceSettings, backend: LongTextBackend, redis: Redis, rollouts: RolloutStore | None = None
     ) -> None:
         self._settings = settings
+        # The window rule's backend, not any SentimentBackend: a call's deadline is sized by the windows it runs.
         self._backend = backend
         self._rollouts = rollouts
         self._files = ModelFiles.in_repository(settings.model_repository, settings.model_name)
@@ -130,13 +138,6 @@ class AnalysisService:
 
     def _model_key(self, version: str) -> str:
         return f"{MODEL_NAME}-v{version}-{self._fingerprint}"
-
-    def deadline_s(self, texts: list[str]) -> float:
-        """The model tier's deadline for these texts: a fixed part, plus a part per text and per sentence
-        window (what the backend runs), so that a batch of long reviews is given the time it needs."""
-        windows = sum(len(split_windows(t)) for t in texts)
-        s = self._settings
-        return s.timeout_s + s.timeout_per_text_s * len(texts) + s.timeout_per_window_s * windows
 
     async def _versions(self, organization_id: UUID, normalized: list[str]) -> list[str | None]:
         """The model version each text is routed to (``None``: the backend's latest)."""
@@ -171,12 +172,14 @@ class AnalysisService:
         for i, r in enumerate(results):
             if r is None:
                 groups.setdefault(routed[i], []).append(i)
-        batches = [(version, indices, [texts[i] for i in indices]) for version, indices in groups.items()]
+        # Each call is planned once: its windows size the deadline and are what the backend runs.
+        batches = [(version, indices, WindowPlan.of([texts[i] for i in indices]))
+                   for version, indices in groups.items()]
         answers = await asyncio.gather(*(
-            self._backend.predict(missed, timeout_s=self.deadline_s(missed), version=version)
-            for version, _, missed in batches
+            self._backend.predict_plan(plan, timeout_s=deadline_s(self._settings, plan), version=version)
+            for version, _, plan in batches
         ), return_exceptions=True)
-        for (_, indices, missed), answer in zip(batches, answers, strict=True):
+        for (_, indices, plan), answer in zip(batches, answers, strict=True):
             if isinstance(answer, InferenceUnavailable):
                 # docs/rules.md: a tier that cannot answer gets the rule-based model's answer, flagged as
                 # such, and never cached as a model answer.
@@ -184,7 +187,7 @@ class AnalysisService:
                 FALLBACKS.labels(reason).inc(len(indices))
                 log.warning("analysis.fallback", reason=reason, error=str(answer), texts=len(indices),
                             backend=self._backend.name)
-                predicted = await asyncio.to_thread(self._rules.predict, missed)
+                predicted = await asyncio.to_thread(self._rules.predict, list(plan.texts))
                 PREDICTIONS.labels(SOURCE_FALLBACK).inc(len(indices))
                 source = SOURCE_FALLBACK
             elif isinstance(answer, BaseException):
