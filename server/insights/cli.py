@@ -184,6 +184,8 @@ def _model(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     configure_logging(settings.log_level)  # on stderr: stdout carries the answer (the report)
+    if args.action == "calibrate":
+        return _calibrate(args, settings)
     try:
         with psycopg.connect(settings.database_url, autocommit=True, row_factory=dict_row) as conn:
             admin = RolloutAdmin(conn)
@@ -259,6 +261,47 @@ def _compare(args: argparse.Namespace, settings: Settings, conn: psycopg.Connect
     return 0
 
 
+def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
+    """Fits a version's temperature on the corpus's validation split, through the served path, and
+    (``--write``) publishes it as ``<version>/calibration.json``: servers load it when they next start."""
+    import json
+
+    from insights.dev.corpus import load_splits
+    from insights.inference.calibration import FILE_NAME
+    from insights.inference.factory import build_backend
+    from insights.inference.repository import ModelFiles
+    from insights.sentiment.comparison import CalibrationFit, fit_calibration
+
+    files = ModelFiles.in_repository(settings.inference.model_repository, settings.inference.model_name)
+    version = args.version or files.latest_version()
+    if version is None or version not in files.versions():
+        print(f"insights model calibrate: no version {version} under {files.directory}", file=sys.stderr)
+        return 2
+    splits = load_splits()
+
+    async def fit() -> CalibrationFit:
+        backend = build_backend(settings.inference, settings.triton_url)
+        await backend.start()
+        try:
+            return await fit_calibration(
+                backend, version, ([e.text for e in splits.validation], [e.label for e in splits.validation]),
+                ([e.text for e in splits.test], [e.label for e in splits.test]), files.calibration(version).temperature)
+        finally:
+            await backend.close()
+
+    try:
+        result = asyncio.run(fit())
+    except ValueError as exc:
+        print(f"insights model calibrate: {exc}", file=sys.stderr)
+        return 2
+    print(result.markdown(), end="")
+    if args.write:
+        path = files.directory / version / FILE_NAME
+        path.write_text(json.dumps(result.as_json(), indent=2) + "\n")
+        print(f"wrote {path}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from insights.dev.demo import load_demo
 
@@ -302,8 +345,9 @@ def main(argv: list[str] | None = None) -> None:
         "retention", help="delete interactions past their organization's retention (drops old partitions)"
     ).set_defaults(run=_retention)
     model = commands.add_parser(
-        "model", help="sentiment model versions: show, rollout (a candidate and its share), promote, rollback, compare")
-    model.add_argument("action", choices=["show", "rollout", "promote", "rollback", "compare"])
+        "model", help="sentiment model versions: show, rollout (a candidate and its share), promote, rollback, compare,"
+        " calibrate")
+    model.add_argument("action", choices=["show", "rollout", "promote", "rollback", "compare", "calibrate"])
     model.add_argument("--organization", default="default",
                        help="an organization id, or 'default' (the platform default); compare: only this one's scores")
     model.add_argument("--candidate", help="rollout: the candidate version; compare: the version compared")
@@ -313,6 +357,8 @@ def main(argv: list[str] | None = None) -> None:
     model.add_argument("--eval-limit", type=int, default=-1,
                        help="compare: score this many texts of the labelled evaluation set (-1: all, 0: none)")
     model.add_argument("--json", help="compare: also write the report as JSON to this file")
+    model.add_argument("--version", help="calibrate: the version (default: the latest)")
+    model.add_argument("--write", action="store_true", help="calibrate: publish the fitted temperature")
     model.set_defaults(run=_model)
     demo = commands.add_parser("demo", help="stream demo interactions (a real labelled corpus) through the API")
     demo.add_argument("--url", default="http://localhost:8080", help="the gateway (Envoy) URL")

@@ -8,8 +8,10 @@ The model is the real one (model_repository/sentiment); Triton has its own modul
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,13 +23,19 @@ from insights.errors import ValidationError
 from insights.inference.breaker import BreakerState, CircuitBreaker
 from insights.inference.embedded import EmbeddedBackend
 from insights.inference.long_text import WINDOW_CHARS, LongTextBackend, WindowPlan, combine, split_windows
-from insights.inference.repository import TextEncoder, plan_buckets
+from insights.inference.repository import ModelFiles, TextEncoder, plan_buckets
 from insights.inference.text import MAX_TEXT_CHARS, MAX_TOKENS
 from insights.inference.types import InferenceUnavailable, Prediction
 from insights.infra.redis import Redis
 from insights.sentiment.analysis import AnalysisService, deadline_s
 from insights.sentiment.fallback import RULE_BASED, RuleBased
-from tests.inference_support import AGREEMENT_TEXTS, MODEL_FILES, inference_settings, requires_model
+from tests.inference_support import (
+    AGREEMENT_TEXTS,
+    MODEL_FILES,
+    inference_settings,
+    requires_model,
+    two_version_repository,
+)
 
 ORGANIZATION = uuid.uuid4()
 CTX = CallContext(request_id="test", client_ip="127.0.0.1", principal=Principal(
@@ -127,6 +135,24 @@ async def embedded() -> AsyncIterator[EmbeddedBackend]:
     await backend.start()
     yield backend
     await backend.close()
+
+
+@requires_model
+async def test_a_published_temperature_tempers_only_its_version(tmp_path: Path) -> None:
+    """Version 4 (the same weights) publishes T = 2: its log-odds are half of version 3's, its labels the same."""
+    repository = two_version_repository(tmp_path)
+    (repository / "sentiment" / "4" / "calibration.json").write_text(json.dumps({"temperature": 2.0}))
+    backend = EmbeddedBackend(ModelFiles.in_repository(repository), threads=2)
+    try:
+        raw = await backend.predict(AGREEMENT_TEXTS, timeout_s=60, version="3")
+        tempered = await backend.predict(AGREEMENT_TEXTS, timeout_s=60, version="4")
+    finally:
+        await backend.close()
+    for a, b in zip(raw, tempered, strict=True):
+        assert (a.model_version, b.model_version) == ("3", "4")
+        assert a.label == b.label and b.confidence <= a.confidence
+        log_odds = [np.log(p.scores["positive"] / p.scores["negative"]) for p in (a, b)]
+        assert log_odds[1] == pytest.approx(log_odds[0] / 2, rel=1e-4, abs=1e-6)
 
 
 async def test_embedded_scores_in_order_and_independent_of_batching(embedded: EmbeddedBackend) -> None:

@@ -66,6 +66,7 @@ class _Model:
         self.session = open_session(path, 1)
         self.encoder = TextEncoder(files.tokenizer_path)
         self.version = version
+        self.temperature = files.calibration(version).temperature
         self._overhead = overhead_tokens
         self._max_rows = max_rows
         self.batch_invariant = is_batch_invariant(self._logits)
@@ -101,7 +102,8 @@ class _Model:
 
         for bucket, out in zip(runs, self._runners.map(one, runs), strict=True):
             logits[bucket] = out
-        return prediction_from_logits(logits, model_version=self.version, truncated=[e.truncated for e in encoded])
+        return prediction_from_logits(logits, model_version=self.version, truncated=[e.truncated for e in encoded],
+                                      temperature=self.temperature)
 
     def close(self) -> None:
         self._runners.shutdown(wait=False, cancel_futures=True)

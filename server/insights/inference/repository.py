@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
+from insights.inference.calibration import FILE_NAME as CALIBRATION_FILE
+from insights.inference.calibration import Calibration
 from insights.inference.text import MAX_TEXT_CHARS, MAX_TOKENS, normalize_text
 from insights.inference.types import LABELS, MODEL_NAME, Logits, TokenArray
 
@@ -48,6 +50,10 @@ class ModelFiles:
     def onnx_path(self, version: str) -> Path:
         return self.directory / version / "model.onnx"
 
+    def calibration(self, version: str) -> Calibration:
+        """The temperature published with a version's weights (T = 1 without one)."""
+        return Calibration.read(self.directory / version / CALIBRATION_FILE)
+
     def labels(self) -> list[str]:
         path = self.directory / "labels.json"
         return list(json.loads(path.read_text())) if path.is_file() else list(LABELS)
@@ -58,10 +64,12 @@ class ModelFiles:
 
     def fingerprint(self) -> str:
         """Short hash of the published metadata: a retrained model under the same version folder
-        gets new metrics.json, so cached predictions of the old weights are never served for it."""
+        gets new metrics.json, and a recalibrated one a new calibration.json, so cached predictions of
+        the old weights or the old temperature are never served for it."""
         digest = hashlib.sha256()
-        for name in ("metrics.json", "labels.json", "tokenizer.json"):
-            path = self.directory / name
+        paths = [self.directory / name for name in ("metrics.json", "labels.json", "tokenizer.json")]
+        paths += [self.directory / version / CALIBRATION_FILE for version in self.versions()]
+        for path in paths:
             if path.is_file():
                 digest.update(path.read_bytes())
         return digest.hexdigest()[:8]

