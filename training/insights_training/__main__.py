@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]  # training/insights_training/__main__.py
 DEFAULT_WORK = REPO_ROOT / "build" / "sentiment"
 DEFAULT_REPO = REPO_ROOT / "model_repository" / "sentiment"
 
