@@ -17,7 +17,7 @@ WEB_MOCK_DIST := web/dist-mock/index.html
 WEB_SOURCES := $(shell find web/src web/public -type f -not -path 'web/src/gen/*' 2>/dev/null) \
 	web/index.html web/package.json web/package-lock.json web/tsconfig.json web/vite.config.ts web/buf.gen.yaml
 
-.PHONY: install protos up test test-web web web-dev browser lint typecheck model lock clean
+.PHONY: install protos up test test-web web web-dev browser lint typecheck model gpu-model lock clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -93,6 +93,12 @@ lint: protos $(WEB_DEPS)
 model: install
 	$(PY) -m pip install -q -c constraints.txt -e training
 	$(PY) -m insights_training all
+
+# The fp16 model for GPU nodes (stock Triton, deploy/triton-fp16/sentiment/<version>/model.onnx), converted from
+# each published int8 version in seconds; needs onnx but neither torch nor the training checkpoint.
+gpu-model: install
+	$(PY) -m pip install -q -c constraints.txt onnx
+	PYTHONPATH=training $(PY) -m insights_training gpu
 
 lock: install
 	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

@@ -1,4 +1,8 @@
-"""CLI: ``python -m insights_training {all,data,train,export,evaluate,bench}``."""
+"""CLI: ``python -m insights_training {all,data,train,export,evaluate,bench,gpu}``.
+
+``gpu`` needs neither torch nor the checkpoint: it turns the published int8 files into the fp16 GPU
+repository (insights_training.gpu_export; ``make gpu-model``).
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,26 @@ import logging
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]  # training/insights_training/__main__.py
 DEFAULT_WORK = REPO_ROOT / "build" / "sentiment"
 DEFAULT_REPO = REPO_ROOT / "model_repository" / "sentiment"
+DEFAULT_GPU = REPO_ROOT / "deploy" / "triton-fp16" / "sentiment"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m insights_training", description=__doc__)
-    parser.add_argument("step", choices=["all", "data", "train", "export", "evaluate", "bench"])
+    parser.add_argument("step", choices=["all", "data", "train", "export", "evaluate", "bench", "gpu"])
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK,
                         help="checkpoints and fp32 exports (gitignored)")
     parser.add_argument("--repo-dir", type=Path, default=DEFAULT_REPO, help="Triton model folder to publish to")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--gpu-dir", type=Path, default=DEFAULT_GPU,
+                        help="gpu: the fp16 Triton model folder to write <version>/model.onnx into")
+    parser.add_argument("--version", action="append", default=None,
+                        help="gpu: a version of --repo-dir to convert (repeatable; default: every version)")
+    parser.add_argument("--keep-fp32", action="store_true",
+                        help="gpu: also write the fp32 graphs to <work-dir>/gpu/<version>/ for checks")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stdout)
 
@@ -50,6 +61,13 @@ def main(argv: list[str] | None = None) -> int:
         from insights_training.bench import run_bench
 
         run_bench(args.work_dir, args.repo_dir)
+    if args.step == "gpu":
+        from insights_training.gpu_export import export_gpu_repository
+
+        for done in export_gpu_repository(args.repo_dir, args.gpu_dir, args.version,
+                                          args.work_dir / "gpu" if args.keep_fp32 else None):
+            print(f"{done.output}: sha256 {done.sha256}, replaced {done.replaced}, fused operators {done.fusions} "
+                  f"(new: {done.new_fusions or 'none'})")
     return 0
 
 

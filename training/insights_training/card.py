@@ -227,8 +227,10 @@ def write_card(work_dir: Path, repo_dir: Path, splits: Splits) -> None:
         "verdict past that point is never seen.",
         "- Int8 dynamic quantization (uint8 activations quantized per batch) is a CPU optimization; whether "
         "ONNX Runtime's CUDA provider keeps all of this graph on a GPU is unverified. The measured GPU path "
-        "(`benchmarks/inference/RESULTS_triton_gpu.md`) runs this file's weights dequantized to fp16; for "
-        "GPU-heavy serving, publish an fp16 export as another version folder.",
+        "(`benchmarks/inference/RESULTS_triton_gpu.md`) runs this file's weights dequantized to fp16. For the "
+        "stock container on GPU nodes, `make gpu-model` converts each version of this folder into an fp16 ONNX "
+        "file under the same version number in `deploy/triton-fp16/sentiment` (docs/inference.md, \"GPU nodes: "
+        "the fp16 model\"); its GPU throughput is not yet measured.",
         "- Confidence is the softmax top score, not a calibrated probability.",
         "- Recipes compared on validation (the choice) and, for the record, on test (PyTorch, fp32):",
         "",
