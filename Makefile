@@ -93,6 +93,7 @@ lint: protos $(WEB_DEPS)
 model: install
 	$(PY) -m pip install -q -c constraints.txt -e training
 	$(PY) -m insights_training all
+	$(PY) -m insights model calibrate --write
 
 # The fp16 model for GPU nodes (stock Triton, deploy/triton-fp16/sentiment/<version>/model.onnx), converted from
 # each published int8 version in seconds; needs onnx but neither torch nor the training checkpoint.

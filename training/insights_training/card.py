@@ -43,6 +43,22 @@ def _table(methods: dict[str, dict[str, float]], variant: str, order: list[str])
     return lines
 
 
+def _calibration_lines(path: Path) -> list[str]:
+    """The served confidence, from the temperature published next to the weights (``insights model
+    calibrate --write``, the step of ``make model`` after this card)."""
+    if not path.is_file():
+        return ["- Confidence is the softmax top score, not yet calibrated (`insights model calibrate --write`)."]
+    c = json.loads(path.read_text())
+    return [
+        f"- Confidence is calibrated: the served logits are divided by a temperature of {c['temperature']:.3f}, "
+        f"fitted on the {c['validation_texts']:,} validation texts (`{MODEL_VERSION}/calibration.json`); on the "
+        f"{c['test_texts']:,} test texts the expected calibration error (15 bins) goes from "
+        f"{c['test_ece_before']:.3f} to {c['test_ece_after']:.3f}, labels unchanged (a long text's windows are "
+        "combined from calibrated probabilities, so a few long texts' labels can move; docs/inference.md gives "
+        "the drugs.com reviews' figures).",
+    ]
+
+
 def write_card(work_dir: Path, repo_dir: Path, splits: Splits) -> None:
     meta: dict[str, Any] = json.loads((work_dir / META).read_text())
     exp: dict[str, Any] = json.loads((work_dir / "export_report.json").read_text())
@@ -231,7 +247,7 @@ def write_card(work_dir: Path, repo_dir: Path, splits: Splits) -> None:
         "stock container on GPU nodes, `make gpu-model` converts each version of this folder into an fp16 ONNX "
         "file under the same version number in `deploy/triton-fp16/sentiment` (docs/inference.md, \"GPU nodes: "
         "the fp16 model\"); its GPU throughput is not yet measured.",
-        "- Confidence is the softmax top score, not a calibrated probability.",
+        *_calibration_lines(repo_dir / MODEL_VERSION / "calibration.json"),
         "- Recipes compared on validation (the choice) and, for the record, on test (PyTorch, fp32):",
         "",
         "| Recipe | Seed | Validation macro-F1 (raw → with offsets) | Test macro-F1 |",
