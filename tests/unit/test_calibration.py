@@ -55,7 +55,7 @@ def test_a_version_without_a_published_calibration_is_served_raw(tmp_path: Path)
 def test_a_malformed_calibration_is_refused(tmp_path: Path, content: str) -> None:
     path = tmp_path / "calibration.json"
     path.write_text(content)
-    with pytest.raises(ValueError, match="calibration|temperature"):
+    with pytest.raises(ValueError, match=r"calibration|temperature"):
         Calibration.read(path)
 
 
