@@ -98,7 +98,6 @@ model: install
 # The fp16 model for GPU nodes (stock Triton, deploy/triton-fp16/sentiment/<version>/model.onnx), converted from
 # each published int8 version in seconds; needs onnx but neither torch nor the training checkpoint.
 gpu-model: install
-	$(PY) -m pip install -q -c constraints.txt onnx
 	PYTHONPATH=training $(PY) -m insights_training gpu
 
 lock: install

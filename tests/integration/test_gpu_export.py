@@ -71,3 +71,12 @@ def test_the_export_is_deterministic(exported: tuple[Any, Path], tmp_path: Path)
     done, _ = exported
     again = gpu_export().export_gpu(done.source, tmp_path / "model.onnx")
     assert again.sha256 == done.sha256
+
+
+def test_the_export_serves_under_the_stock_gpu_config(exported: tuple[Any, Path]) -> None:
+    """What `make gpu-model` writes into the GPU folder has the tensors its Triton config declares (the
+    static deploy checks see a generated file only where one was made)."""
+    from tests.integration.test_deploy_static import GPU_MODEL_DIR, assert_onnx_matches_config, model_config
+
+    _, work = exported
+    assert_onnx_matches_config(work / "model.onnx", model_config(GPU_MODEL_DIR))
