@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         source, output = args.source or SERVED, args.output or DEFAULT_OUTPUT
         summary = rewrite(source, output, args.scheme)
         print(f"{output}: {summary.quantizers} activations quantized per row ({summary.products} products, "
-              f"{summary.attentions} attentions) from {source}")
+              f"{summary.attentions} attentions), {summary.layer_norms} LayerNorms split, from {source}")
         return 0
     if args.step == "bench":
         from insights_training.bench import run_bench
