@@ -9,10 +9,9 @@ text. :func:`rewrite` keeps every int8 weight as it is and changes only how the 
   (default), ``s = max|x_row| / 127`` around a fixed zero point of 128, since ``MatMulInteger``'s CPU
   kernel and its fused form take one zero point for A; or asymmetric, DynamicQuantizeLinear's rule per row,
   its zero point corrected after the product. ``x / s`` is quantized by ``QuantizeLinear`` with scale 1;
-- the integer product runs in ``MatMulIntegerToFloat`` with A's scale 1 (the weight's per-channel scales
-  and zero points as before), and its float result is multiplied by the row's scale. The product is
-  written as that contrib op rather than ``MatMulInteger → Cast → Mul``: ONNX Runtime fuses the latter at
-  load whenever the scale is a ``Mul``, and its fused kernel takes a scalar A scale only;
+- the integer product runs in ``MatMulIntegerToFloat`` with the row scales as A's scale ([..., 1]) and the
+  weight's per-channel scales and zero points as before: what ONNX Runtime 1.32 fuses ``MatMulInteger →
+  Cast → Mul(_, Mul(s_row, w_scale))`` into at load anyway, written directly;
 - ``QAttention`` (one A scale) becomes that product for the packed Q|K|V weight, a ``Split`` and the float
   ``MultiHeadAttention`` contrib op with the same heads, bias and a [batch, sequence] padding mask;
 - ``SkipLayerNormalization`` becomes ``Sum`` + ``LayerNormalization`` (same arithmetic, several times
@@ -170,22 +169,20 @@ def rewrite(src: Path, dst: Path, scheme: Scheme = "symmetric", split_layer_norm
 
     def product(q: str, scale: str, offset: str | None, weight: str, w_scale: str, w_zero_point: str, out: str,
                 tag: str) -> None:
-        """``out`` = per-row dequantized ``q @ weight``: the weight's per-channel scales in the kernel, the row's
-        after. The kernel subtracts 128 from every ``q``; a row whose zero point is 128 + d is corrected by
-        ``d * scale * colsum``, ``colsum`` being the dequantized weight's column sums."""
+        """``out`` = per-row dequantized ``q @ weight``: ``MatMulIntegerToFloat`` with A's scale [..., 1] (one per
+        row; ORT 1.32's kernel broadcasts it) and the weight's per-channel scales and zero points. The kernel
+        subtracts 128 from every ``q``; a row whose zero point is 128 + d is corrected by ``d * scale * colsum``,
+        ``colsum`` being the dequantized weight's column sums."""
         t = f"{tag}/per_row"
         if scheme == "float":
             w = (g.init[weight].astype(np.float32) - g.init[w_zero_point].astype(np.float32)) * g.init[w_scale]
             new_inits.append(numpy_helper.from_array(w.astype(np.float32), f"{t}/weight_fp32"))
             new_nodes.append(helper.make_node("MatMul", [q, f"{t}/weight_fp32"], [out], name=f"{t}/MatMul"))
             return
-        new_nodes.extend([
+        new_nodes.append(
             helper.make_node("MatMulIntegerToFloat",
-                             [q, weight, "per_row/one", w_scale, "per_row/zero_point", w_zero_point],
-                             [f"{t}/product"], name=f"{t}/MatMulIntegerToFloat", domain=_MS),
-            helper.make_node("Mul", [f"{t}/product", scale], [out if offset is None else f"{t}/scaled"],
-                             name=f"{t}/Mul_scale"),
-        ])
+                             [q, weight, scale, w_scale, "per_row/zero_point", w_zero_point],
+                             [out if offset is None else f"{t}/scaled"], name=f"{t}/MatMulIntegerToFloat", domain=_MS))
         if offset is not None:
             w = (g.init[weight].astype(np.float64) - g.init[w_zero_point].astype(np.float64)) * g.init[w_scale]
             new_inits.append(numpy_helper.from_array(w.sum(axis=0).astype(np.float32), f"{t}/colsum"))
