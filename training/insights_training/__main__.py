@@ -1,7 +1,8 @@
-"""CLI: ``python -m insights_training {all,data,train,export,evaluate,bench,gpu}``.
+"""CLI: ``python -m insights_training {all,data,train,export,evaluate,bench,gpu,per-token-int8}``.
 
-``gpu`` needs neither torch nor the checkpoint: it turns the published int8 files into the fp16 GPU
-repository (insights_training.gpu_export; ``make gpu-model``).
+``gpu`` and ``per-token-int8`` need neither torch nor the checkpoint: they rewrite the published int8 file,
+into the fp16 GPU repository (insights_training.gpu_export; ``make gpu-model``) or into another CPU graph
+of the same weights (insights_training.per_token_int8).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ DEFAULT_GPU = REPO_ROOT / "deploy" / "triton-fp16" / "sentiment"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m insights_training", description=__doc__)
-    parser.add_argument("step", choices=["all", "data", "train", "export", "evaluate", "bench", "gpu"])
+    parser.add_argument("step", choices=["all", "data", "train", "export", "evaluate", "bench", "gpu",
+                                         "per-token-int8"])
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK,
                         help="checkpoints and fp32 exports (gitignored)")
     parser.add_argument("--repo-dir", type=Path, default=DEFAULT_REPO, help="Triton model folder to publish to")
@@ -31,6 +33,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="gpu: a version of --repo-dir to convert (repeatable; default: every version)")
     parser.add_argument("--keep-fp32", action="store_true",
                         help="gpu: also write the fp32 graphs to <work-dir>/gpu/<version>/ for checks")
+    parser.add_argument("--source", type=Path, default=None,
+                        help="per-token-int8: the int8 dynamic model to rewrite (default: the published one)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="per-token-int8: where the rewritten model goes (default: var/per_token_int8/model.onnx)")
+    parser.add_argument("--scheme", choices=["symmetric", "asymmetric", "float", "per-tensor"], default="symmetric",
+                        help="per-token-int8: how each row is quantized")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stdout)
 
@@ -57,6 +65,14 @@ def main(argv: list[str] | None = None) -> int:
         from insights_training.evaluate import evaluate_all
 
         evaluate_all(args.work_dir, args.repo_dir)
+    if args.step == "per-token-int8":
+        from insights_training.per_token_int8 import DEFAULT_OUTPUT, SERVED, rewrite
+
+        source, output = args.source or SERVED, args.output or DEFAULT_OUTPUT
+        summary = rewrite(source, output, args.scheme)
+        print(f"{output}: {summary.quantizers} activations quantized per row ({summary.products} products, "
+              f"{summary.attentions} attentions), {summary.layer_norms} LayerNorms split, from {source}")
+        return 0
     if args.step == "bench":
         from insights_training.bench import run_bench
 
