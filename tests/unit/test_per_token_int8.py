@@ -59,3 +59,21 @@ def test_rewritten_model_agrees_with_the_published_one(rewritten: Path) -> None:
         b = new.run(["logits"], feed)[0]
         assert a.argmax() == b.argmax()
         assert np.abs(a - b).max() < 0.5
+
+
+def test_version_4_is_version_3_with_its_layer_norms_split_byte_for_byte(tmp_path: Path) -> None:
+    """The committed version 4 is what `make model-v4` makes of version 3: same weights, same quantization,
+    only each SkipLayerNormalization written as Sum + LayerNormalization (no longer fused back at load)."""
+    import hashlib
+
+    import onnx
+
+    if str(ROOT / "training") not in sys.path:
+        sys.path.insert(0, str(ROOT / "training"))
+    per_token = importlib.import_module("insights_training.per_token_int8")
+    dst = tmp_path / "model.onnx"
+    summary = per_token.rewrite(FILES.onnx_path("3"), dst, "per-tensor")
+    assert (summary.quantizers, summary.layer_norms) == (0, 12)
+    assert hashlib.sha256(dst.read_bytes()).digest() == hashlib.sha256(FILES.onnx_path("4").read_bytes()).digest()
+    ops = {n.op_type for n in onnx.load(str(dst)).graph.node}
+    assert "SkipLayerNormalization" not in ops and {"Sum", "LayerNormalization", "MatMulInteger"} <= ops

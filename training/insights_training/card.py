@@ -303,6 +303,9 @@ def write_card(work_dir: Path, repo_dir: Path, splits: Splits) -> None:
         "Inference speed: see `benchmarks/inference/RESULTS.md`.",
         "",
     ]
+    comparison = repo_dir / "comparison.md"  # the newest version against this one, `insights model compare`
+    if comparison.is_file():
+        lines += ["", comparison.read_text().rstrip("\n")]
     (repo_dir / "model_card.md").write_text("\n".join(lines))
 
     s = test["served"]
