@@ -54,10 +54,18 @@ class WorkerPlatform:
 
     @classmethod
     def build(cls, settings: Settings) -> WorkerPlatform:
+        return WorkerPlatform.assemble(settings, answers_calls=False)
+
+    @staticmethod
+    def assemble(settings: Settings, *, answers_calls: bool) -> WorkerPlatform:
+        """``answers_calls``: the model also serves on-demand analyses (inside ``insights serve``)."""
         db = Database(settings)
         redis = Redis.from_settings(settings)
         events = EventPublisher(settings.stream, redis, retry_after_s=settings.redis.retry_after_s)
-        inference = build_backend(settings.inference, settings.triton_url)
+        # Alone, the worker's model answers no on-demand call: a batch runs whole, not in the small chunks
+        # that bound how long an analysis waits behind the worker.
+        inference = build_backend(settings.inference, settings.triton_url,
+                                  background_chunk=None if answers_calls else settings.worker.batch_size)
         cache = QueryCache(redis)
         patterns = PatternService(settings.patterns, db, events, cache.invalidate)
 
@@ -68,7 +76,7 @@ class WorkerPlatform:
 
         rollouts = RolloutStore(db, settings.inference.rollout_ttl_s)
         worker = AnalysisWorker(settings.worker, db, inference, events, on_scored=processed, rollouts=rollouts)
-        return cls(settings, db, redis, events, inference, rollouts, worker, cache, patterns)
+        return WorkerPlatform(settings, db, redis, events, inference, rollouts, worker, cache, patterns)
 
     def start_background(self) -> None:
         """The analysis worker and, with it, pattern detection (which follows the worker's writes)."""
@@ -109,7 +117,7 @@ class ServerPlatform(WorkerPlatform):
     def build(cls, settings: Settings) -> ServerPlatform:
         # First: refuses (InsecureKeys) signing keys that others could sign with, outside development mode.
         keys = KeyRing.from_settings(settings.auth, development=settings.environment == "development")
-        base = WorkerPlatform.build(settings)
+        base = WorkerPlatform.assemble(settings, answers_calls=True)
         db, redis = base.db, base.redis
         tokens = TokenService(settings.auth, keys)
         audit = AuditLog(db)

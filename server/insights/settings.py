@@ -247,9 +247,10 @@ class InferenceSettings(BaseModel):
 class WorkerSettings(BaseModel):
     enabled: bool = True
     """Run the analysis worker inside ``insights serve`` (``insights worker`` runs it alone)."""
-    batch_size: int = 128
+    batch_size: int = 512
     """Pending interactions claimed per batch (one backend call; the next batch is scored while this one is written
-    back)."""
+    back). Each batch has fixed costs (the claim, the write-back and its rollups, events, pattern hints): 512 scored
+    ~1.3x the rows per second of 128 here, 1,024 fewer again (less overlap)."""
     poll_interval_s: float = 0.25
     """Pause between polls when nothing is pending, or after the model tier failed (a poll is one index probe
     of the pending rows; a short pause keeps a new interaction's sentiment well inside 2 seconds)."""

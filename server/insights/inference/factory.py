@@ -12,11 +12,14 @@ from insights.inference.types import SentimentBackend
 from insights.settings import InferenceSettings
 
 
-def build_backend(settings: InferenceSettings, triton_url: str | None) -> LongTextBackend:
-    return LongTextBackend(_model_tier(settings, triton_url))
+def build_backend(settings: InferenceSettings, triton_url: str | None, *,
+                  background_chunk: int | None = None) -> LongTextBackend:
+    """``background_chunk``: texts per run of a background job in process (default: the embedded
+    backend's, small, so that on-demand calls wait little behind the worker)."""
+    return LongTextBackend(_model_tier(settings, triton_url, background_chunk))
 
 
-def _model_tier(settings: InferenceSettings, triton_url: str | None) -> SentimentBackend:
+def _model_tier(settings: InferenceSettings, triton_url: str | None, background_chunk: int | None) -> SentimentBackend:
     files = ModelFiles.in_repository(settings.model_repository, settings.model_name)
     if triton_url:
         return TritonBackend(
@@ -26,6 +29,7 @@ def _model_tier(settings: InferenceSettings, triton_url: str | None) -> Sentimen
             breaker=CircuitBreaker("triton", threshold=settings.triton_breaker_threshold,
                                    reset_after_s=settings.triton_breaker_reset_s),
         )
+    chunk = {"background_chunk": background_chunk} if background_chunk is not None else {}
     return EmbeddedBackend(
-        files, threads=settings.threads, max_batch=settings.max_batch, window_ms=settings.batch_window_ms,
+        files, threads=settings.threads, max_batch=settings.max_batch, window_ms=settings.batch_window_ms, **chunk,
     )
