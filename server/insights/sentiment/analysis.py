@@ -30,7 +30,7 @@ from insights.infra.logging import get_logger
 from insights.infra.redis import Redis
 from insights.sentiment.cache import PredictionCache
 from insights.sentiment.fallback import RuleBased
-from insights.sentiment.rollout import RolloutStore
+from insights.sentiment.rollout import RolloutStore, traffic_shares
 from insights.settings import InferenceSettings
 
 log = get_logger(__name__)
@@ -235,21 +235,13 @@ class AnalysisService:
         )
 
     async def _served_versions(self, organization_id: UUID) -> list[VersionShare]:
-        """What answers the organization's texts: its rollout as far as the backend serves it (a version it does
-        not serve gets no traffic: the fallback rule of sentiment/rollout.py), else the latest served version."""
+        """What answers the organization's texts: its rollout as far as the backend serves it (the fallback
+        rule of sentiment/rollout.py), else the latest served version."""
         rollout = (await self._rollouts.current()).of(organization_id) if self._rollouts is not None else None
-        served = self._backend.versions
         latest = self._backend.model_version or self._files.latest_version()
-        if rollout is None or (served and rollout.stable not in served):
-            production = latest
-        else:
-            production = rollout.stable
-        if production is None:
-            return []
-        if rollout is None or rollout.candidate in (None, production) or (served and rollout.candidate not in served):
-            return [VersionShare(production, "production", 1.0)]
-        return [VersionShare(production, "production", 1.0 - rollout.share),
-                VersionShare(str(rollout.candidate), "candidate", rollout.share)]
+        shares = traffic_shares(rollout, self._backend.versions, latest)
+        return [VersionShare(version, "production" if i == 0 else "candidate", share)
+                for i, (version, share) in enumerate(shares)]
 
 
 def flatten_metrics(data: dict[str, Any], prefix: str = "") -> dict[str, float]:

@@ -117,6 +117,29 @@ class Rollouts:
         return cls(default, by_organization)
 
 
+def _served(version: str, served: tuple[str, ...]) -> bool:
+    """Whether the backend serves ``version``; while it has not learned what it serves, it is assumed to
+    (the backend itself answers a missing one with its latest)."""
+    return not served or version in served
+
+
+def _stand_in(rollout: Rollout, served: tuple[str, ...]) -> str:
+    """Who answers for a version the backend does not serve: the stable version if served, else the latest."""
+    return rollout.stable if _served(rollout.stable, served) else served[-1]
+
+
+def traffic_shares(rollout: Rollout | None, served: tuple[str, ...], latest: str | None) -> list[tuple[str, float]]:
+    """The versions that answer an organization with ``rollout``, production first, and their shares of its
+    texts, by the fallback rule above (``latest``: the backend's answer to a call naming no version)."""
+    if rollout is None:
+        return [(latest, 1.0)] if latest is not None else []
+    production = _stand_in(rollout, served)
+    candidate = rollout.candidate
+    if candidate is None or candidate == production or not _served(candidate, served):
+        return [(production, 1.0)]
+    return [(production, 1.0 - rollout.share), (candidate, rollout.share)]
+
+
 class Router:
     """Chooses the version per text against what the backend serves, with the fallback rule above."""
 
@@ -128,10 +151,10 @@ class Router:
         if rollout is None:
             return None
         wanted = rollout.pick(*key)
-        if not served or wanted in served:  # served unknown yet: the backend itself answers a missing one
+        if _served(wanted, served):
             ROUTED.labels(wanted).inc()
             return wanted
-        instead = rollout.stable if rollout.stable in served else served[-1]
+        instead = _stand_in(rollout, served)
         FALLBACKS.labels(wanted).inc()
         ROUTED.labels(instead).inc()
         if (wanted, served) not in self._warned:
