@@ -7,9 +7,10 @@ named by ``TEST_MODEL_REPOSITORY``. Without a ``<version>/model.onnx`` there the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -18,7 +19,10 @@ import httpx
 import pytest
 
 from insights.inference.repository import ModelFiles
+from insights.infra.db import Database
+from insights.infra.migrate import apply_migrations
 from insights.settings import Settings
+from tests.fixtures.databases import create_database, drop_database
 from tests.ingest_support import Org, new_org
 from tests.support import REPO_ROOT, Stack
 
@@ -95,6 +99,29 @@ def inference_settings(database_url: str, redis_url: str, **groups: dict[str, An
     fields per subsystem, e.g. ``worker={"batch_size": 16}``."""
     inference = {"model_repository": MODEL_REPOSITORY, **groups.pop("inference", {})}
     return Settings(DATABASE_URL=database_url, REDIS_URL=redis_url, inference=inference, **groups)
+
+
+@contextlib.contextmanager
+def migrated_settings(redis_url: str, **groups: dict[str, Any]) -> Iterator[Settings]:
+    """:func:`inference_settings` on a database of their own, migrated, dropped afterwards."""
+    url = create_database()
+    try:
+        settings = inference_settings(url, redis_url, **groups)
+        apply_migrations(settings)
+        yield settings
+    finally:
+        drop_database(url)
+
+
+@contextlib.asynccontextmanager
+async def opened_database(settings: Settings) -> AsyncIterator[Database]:
+    """The application's connection pool on ``settings``' database, closed afterwards."""
+    database = Database(settings)
+    await database.open()
+    try:
+        yield database
+    finally:
+        await database.close()
 
 
 ANALYST_PERMISSIONS = ["data:ingest", "analysis:run", "insights:read"]

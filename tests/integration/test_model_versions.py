@@ -40,7 +40,6 @@ from insights.inference.text import normalize_text
 from insights.inference.triton import TritonBackend
 from insights.infra.db import Database
 from insights.infra.keys import RedisKeys
-from insights.infra.migrate import apply_migrations
 from insights.sentiment.rollout import Rollout, RolloutAdmin, RolloutStore
 from insights.sentiment.worker import AnalysisWorker
 from insights.settings import Settings
@@ -50,7 +49,9 @@ from tests.inference_support import (
     binomial_interval,
     eventually,
     inference_settings,
+    migrated_settings,
     new_analyst_org,
+    opened_database,
     requires_model,
     two_version_repository,
 )
@@ -67,20 +68,15 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def private_settings(redis_url: str, redis_key_prefix: str, repository: Path) -> Iterator[Settings]:
-    url = create_database()
-    settings = inference_settings(url, redis_url, worker={"batch_size": 128}, redis={"key_prefix": redis_key_prefix},
-                                  inference={"model_repository": repository, "rollout_ttl_s": 0})
-    apply_migrations(settings)
-    yield settings
-    drop_database(url)
+    with migrated_settings(redis_url, worker={"batch_size": 128}, redis={"key_prefix": redis_key_prefix},
+                           inference={"model_repository": repository, "rollout_ttl_s": 0}) as settings:
+        yield settings
 
 
 @pytest.fixture(scope="module")
 async def db(private_settings: Settings) -> AsyncIterator[Database]:
-    database = Database(private_settings)
-    await database.open()
-    yield database
-    await database.close()
+    async with opened_database(private_settings) as database:
+        yield database
 
 
 @pytest.fixture(scope="module")

@@ -29,12 +29,16 @@ from insights.inference.embedded import EmbeddedBackend
 from insights.inference.triton import TritonBackend
 from insights.inference.types import InferenceUnavailable, Prediction
 from insights.infra.db import Database
-from insights.infra.migrate import apply_migrations
 from insights.infra.redis import Redis
 from insights.sentiment.worker import AnalysisWorker
 from insights.settings import Settings
-from tests.fixtures.databases import create_database, drop_database
-from tests.inference_support import MODEL_FILES, eventually, inference_settings, requires_model
+from tests.inference_support import (
+    MODEL_FILES,
+    eventually,
+    migrated_settings,
+    opened_database,
+    requires_model,
+)
 from tests.support import free_port, wait_until
 
 pytestmark = requires_model
@@ -42,19 +46,14 @@ pytestmark = requires_model
 
 @pytest.fixture(scope="module")
 def worker_settings(redis_url: str, redis_key_prefix: str) -> Iterator[Settings]:
-    url = create_database()
-    settings = inference_settings(url, redis_url, worker={"batch_size": 16}, redis={"key_prefix": redis_key_prefix})
-    apply_migrations(settings)
-    yield settings
-    drop_database(url)
+    with migrated_settings(redis_url, worker={"batch_size": 16}, redis={"key_prefix": redis_key_prefix}) as settings:
+        yield settings
 
 
 @pytest.fixture(scope="module")
 async def db(worker_settings: Settings) -> AsyncIterator[Database]:
-    database = Database(worker_settings)
-    await database.open()
-    yield database
-    await database.close()
+    async with opened_database(worker_settings) as database:
+        yield database
 
 
 @pytest.fixture(scope="module")
