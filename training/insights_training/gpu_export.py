@@ -32,6 +32,8 @@ import numpy.typing as npt
 import onnx
 from onnx import helper, numpy_helper
 
+from insights_training.onnx_graph import Graph, attributes
+
 log = logging.getLogger(__name__)
 
 MS_DOMAIN = "com.microsoft"
@@ -53,55 +55,10 @@ class GpuExport:
     sha256: str
 
 
-@dataclass(frozen=True)
-class _Graph:
-    producer: dict[str, Any]
-    consumers: dict[str, list[Any]]
-    init: dict[str, Any]
-
-    @classmethod
-    def of(cls, graph: Any) -> _Graph:
-        producer: dict[str, Any] = {}
-        consumers: dict[str, list[Any]] = {}
-        for node in graph.node:
-            for name in node.output:
-                producer[name] = node
-            for name in node.input:
-                consumers.setdefault(name, []).append(node)
-        return cls(producer, consumers, {i.name: i for i in graph.initializer})
-
-    def array(self, name: str) -> npt.NDArray[Any]:
-        return np.asarray(numpy_helper.to_array(self.init[name]))
-
-    def only_consumer(self, name: str, op_type: str) -> Any:
-        found = self.consumers.get(name, [])
-        if len(found) != 1 or found[0].op_type != op_type:
-            raise ValueError(f"{name}: expected one {op_type} consumer, found {[n.op_type for n in found]}")
-        return found[0]
-
-    def float_input(self, quantized: str) -> str:
-        """The float tensor a ``DynamicQuantizeLinear`` quantized into ``quantized``."""
-        node = self.producer.get(quantized)
-        if node is None or node.op_type != "DynamicQuantizeLinear":
-            raise ValueError(f"{quantized} does not come from a DynamicQuantizeLinear")
-        return str(node.input[0])
-
-    def dequantized(self, quantized: str, scale: str, zero_point: str) -> npt.NDArray[np.float32]:
-        q = self.array(quantized).astype(np.float32)
-        zp = self.array(zero_point).astype(np.float32) if zero_point else np.float32(0)
-        # Per-channel scales and zero points run along the last axis of a [in, out] weight.
-        out: npt.NDArray[np.float32] = ((q - zp) * self.array(scale).astype(np.float32)).astype(np.float32)
-        return out
-
-
-def _attrs(node: Any) -> dict[str, Any]:
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
-
-
 def dequantize(model: Any) -> tuple[Any, dict[str, int]]:
     """An fp32 copy of a ``quantize_dynamic`` graph (see the module doc) and the count of operators
     replaced, by int8 type. Raises ValueError on an int8 pattern it does not know."""
-    g = _Graph.of(model.graph)
+    g = Graph.of(model.graph)
     weights: dict[str, npt.NDArray[np.float32]] = {}
     dropped: set[int] = set()  # ids of nodes whose work the float replacement does
     replaced: dict[str, int] = {}
@@ -132,13 +89,13 @@ def dequantize(model: Any) -> tuple[Any, dict[str, int]]:
                 raise ValueError(f"{node.name}: past state is not supported")
             w = weight(w_q, w_scale, w_zp)
             nodes.append(helper.make_node("Attention", [g.float_input(x_q), w, bias, mask_index], list(node.output),
-                                          name=node.name.removesuffix("_quant"), domain=MS_DOMAIN, **_attrs(node)))
+                                          name=node.name.removesuffix("_quant"), domain=MS_DOMAIN, **attributes(node)))
         elif node.op_type == "QEmbedLayerNormalization":
             # ids, segments, 5 quantized tables (word, position, segment, gamma, beta), mask, 5 scales, 5 zero points
             i = list(node.input)
             tables = [weight(i[2 + k], i[8 + k], i[13 + k]) for k in range(5)]
             nodes.append(helper.make_node("EmbedLayerNormalization", [i[0], i[1], *tables, i[7]], list(node.output),
-                                          name=node.name.removesuffix("_quant"), domain=MS_DOMAIN, **_attrs(node)))
+                                          name=node.name.removesuffix("_quant"), domain=MS_DOMAIN, **attributes(node)))
         elif node.op_type == "DynamicQuantizeLinear":
             dropped.add(id(node))
             continue

@@ -71,32 +71,6 @@ class RewriteSummary:
     """``SkipLayerNormalization`` nodes replaced by ``Sum`` and ``LayerNormalization``."""
 
 
-class _Graph:
-    """The source graph's nodes and initializers, by name, and the nodes that read each tensor."""
-
-    def __init__(self, graph: Any) -> None:
-        from onnx import numpy_helper
-
-        self.graph = graph
-        self.init: dict[str, npt.NDArray[Any]] = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-        self.readers: dict[str, list[Any]] = {}
-        for node in graph.node:
-            for name in node.input:
-                self.readers.setdefault(name, []).append(node)
-
-    def only_reader(self, tensor: str, op_type: str) -> Any:
-        readers = self.readers.get(tensor, [])
-        if len(readers) != 1 or readers[0].op_type != op_type:
-            raise ValueError(f"{tensor}: expected one {op_type} reader, found {[n.op_type for n in readers]}")
-        return readers[0]
-
-
-def _attribute(node: Any, name: str) -> Any:
-    from onnx import helper
-
-    return next(helper.get_attribute_value(a) for a in node.attribute if a.name == name)
-
-
 def rewrite(src: Path, dst: Path, scheme: Scheme = "symmetric", split_layer_norms: bool = True) -> RewriteSummary:
     """Write ``dst``: the int8 dynamic graph at ``src`` with every activation quantized per row.
 
@@ -105,8 +79,10 @@ def rewrite(src: Path, dst: Path, scheme: Scheme = "symmetric", split_layer_norm
     import onnx
     from onnx import helper, numpy_helper
 
+    from insights_training.onnx_graph import Graph, attributes
+
     model = onnx.load(str(src))
-    g = _Graph(model.graph)
+    g = Graph.of(model.graph)
     new_nodes: list[Any] = []
     new_inits: list[Any] = [
         numpy_helper.from_array(np.array(1.0, dtype=np.float32), "per_row/one"),
@@ -175,8 +151,8 @@ def rewrite(src: Path, dst: Path, scheme: Scheme = "symmetric", split_layer_norm
         ``colsum`` being the dequantized weight's column sums."""
         t = f"{tag}/per_row"
         if scheme == "float":
-            w = (g.init[weight].astype(np.float32) - g.init[w_zero_point].astype(np.float32)) * g.init[w_scale]
-            new_inits.append(numpy_helper.from_array(w.astype(np.float32), f"{t}/weight_fp32"))
+            w = g.dequantized(weight, w_scale, w_zero_point)
+            new_inits.append(numpy_helper.from_array(w, f"{t}/weight_fp32"))
             new_nodes.append(helper.make_node("MatMul", [q, f"{t}/weight_fp32"], [out], name=f"{t}/MatMul"))
             return
         new_nodes.append(
@@ -184,7 +160,7 @@ def rewrite(src: Path, dst: Path, scheme: Scheme = "symmetric", split_layer_norm
                              [q, weight, scale, w_scale, "per_row/zero_point", w_zero_point],
                              [out if offset is None else f"{t}/scaled"], name=f"{t}/MatMulIntegerToFloat", domain=_MS))
         if offset is not None:
-            w = (g.init[weight].astype(np.float64) - g.init[w_zero_point].astype(np.float64)) * g.init[w_scale]
+            w = g.dequantized(weight, w_scale, w_zero_point, np.float64)
             new_inits.append(numpy_helper.from_array(w.sum(axis=0).astype(np.float32), f"{t}/colsum"))
             new_nodes.extend([
                 helper.make_node("Mul", [offset, f"{t}/colsum"], [f"{t}/correction"], name=f"{t}/Mul_correction"),
@@ -204,7 +180,7 @@ def rewrite(src: Path, dst: Path, scheme: Scheme = "symmetric", split_layer_norm
             new_nodes.extend([
                 helper.make_node("Sum", [x, skip, bias], [f"{t}/sum"], name=f"{t}/Sum"),
                 helper.make_node("LayerNormalization", [f"{t}/sum", gamma, beta], [node.output[0]],
-                                 name=f"{t}/LayerNormalization", axis=-1, epsilon=_attribute(node, "epsilon")),
+                                 name=f"{t}/LayerNormalization", axis=-1, epsilon=attributes(node)["epsilon"]),
             ])
             layer_norms += 1
             continue
@@ -212,8 +188,8 @@ def rewrite(src: Path, dst: Path, scheme: Scheme = "symmetric", split_layer_norm
             new_nodes.append(node)
             continue
         x, (q_name, scale_name, zp_name) = node.input[0], node.output
-        reader = g.only_reader(q_name, "MatMulInteger") if g.readers[q_name][0].op_type == "MatMulInteger" \
-            else g.only_reader(q_name, "QAttention")
+        reader = g.only_consumer(q_name, "MatMulInteger") if g.consumers[q_name][0].op_type == "MatMulInteger" \
+            else g.only_consumer(q_name, "QAttention")
         weight = reader.input[1]
         quantizers += 1
         removed.add(id(node))
@@ -223,19 +199,19 @@ def rewrite(src: Path, dst: Path, scheme: Scheme = "symmetric", split_layer_norm
             q, scale, offset = quantize_rows(x, node.name)
         if reader.op_type == "MatMulInteger":
             # MatMulInteger -> Cast -> Mul(_, Mul(a_scale, w_scale)): the quantizer's chain, replaced whole.
-            to_float = g.only_reader(reader.output[0], "Cast")
-            out_mul = g.only_reader(to_float.output[0], "Mul")
-            scales_mul = g.only_reader(scale_name, "Mul")
+            to_float = g.only_consumer(reader.output[0], "Cast")
+            out_mul = g.only_consumer(to_float.output[0], "Mul")
+            scales_mul = g.only_consumer(scale_name, "Mul")
             w_scale = next(i for i in scales_mul.input if i != scale_name)
-            if g.readers.get(zp_name, []) != [reader] or out_mul.input[1] != scales_mul.output[0]:
+            if g.consumers.get(zp_name, []) != [reader] or out_mul.input[1] != scales_mul.output[0]:
                 raise ValueError(f"{node.name}: unexpected pattern around {reader.name}")
             product(q, scale, offset, weight, w_scale, reader.input[3], out_mul.output[0], reader.name)
             removed.update(id(n) for n in (reader, to_float, out_mul, scales_mul))
             products += 1
         else:
             # QAttention(x_q, W, bias, x_scale, W_scale, mask_index, x_zp, W_zp): Q|K|V packed along W's columns.
-            heads = int(_attribute(reader, "num_heads"))
-            hidden = int(g.init[weight].shape[1]) // 3
+            heads = int(attributes(reader)["num_heads"])
+            hidden = int(g.array(weight).shape[1]) // 3
             t = reader.name
             product(q, scale, offset, weight, reader.input[4], reader.input[7], f"{t}/per_row/qkv", t)
             new_inits.append(numpy_helper.from_array(np.array([hidden] * 3, dtype=np.int64), f"{t}/per_row/split"))
