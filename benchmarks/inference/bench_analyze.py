@@ -10,7 +10,8 @@ answered (``model``; ``source`` where the server reports it).
     PYTHONPATH=. .venv/bin/python benchmarks/inference/bench_analyze.py --calls 20 \\
         [--source DIR] [--backlog N] [--write]
 
-``--source DIR`` runs another checkout's server (its ``tests/support.py`` starts it), e.g. a ``git archive``
+``--json FILE`` also writes the figures as JSON (``run_all.py`` collects them). ``--source DIR`` runs another
+checkout's server (its ``tests/support.py`` starts it), e.g. a ``git archive``
 of an older commit for the state before a change; ``--backlog N`` stores N pending interactions of unique
 short texts (the worker benchmark's) and starts that source's ``insights worker`` process on them, so that
 the calls compete with a worker scoring a backlog (the report says how many rows it scored meanwhile); ``--write``
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import json
 import os
 import shlex
 import subprocess
@@ -56,6 +58,7 @@ def main() -> int:
     parser.add_argument("--source", type=Path, default=HERE, help="the checkout whose server runs")
     parser.add_argument("--backlog", type=int, default=0, help="pending rows for the worker to score meanwhile")
     parser.add_argument("--write", action="store_true")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here (run_all.py)")
     args = parser.parse_args()
     source = args.source.resolve()
     pool = reviews()  # before the source's paths go first: the corpus reader is this checkout's
@@ -125,6 +128,8 @@ def main() -> int:
         *(f"| {k} | {v} | {v / total:.1%} |" for k, v in answered.most_common()), "",
     ])
     print(report)
+    if args.json:
+        args.json.write_text(json.dumps({**row, "texts": total, "answered": dict(answered)}, indent=2))
     if args.write:
         existing = RESULTS.read_text() if RESULTS.exists() else "# Analysis of 32 reviews per call\n\n"
         RESULTS.write_text(existing.rstrip("\n") + "\n\n" + report)

@@ -3,7 +3,7 @@ and cache hit), and the embedded backend's texts/s at batch 1 and 32 (plus the l
 
 Starts its own platform (server + Envoy, embedded backend, worker off) against the machine's
 PostgreSQL and Redis, like the tests do:
-    python benchmarks/inference/bench_api.py [--requests 400] [--triton] [--write]
+    python benchmarks/inference/bench_api.py [--requests 400] [--triton] [--write] [--json FILE]
 --write writes benchmarks/inference/RESULTS_api.md (the offline model benchmark owns RESULTS.md).
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import os
 import statistics
 import sys
@@ -130,6 +131,7 @@ def main() -> int:
     parser.add_argument("--texts", type=int, default=256, help="texts for the backend throughput runs")
     parser.add_argument("--triton", action="store_true", help="also measure the local Triton backend")
     parser.add_argument("--write", action="store_true")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here (run_all.py)")
     args = parser.parse_args()
     files = ModelFiles.in_repository(MODEL_REPOSITORY)
     if files.latest_version() is None:
@@ -189,9 +191,25 @@ def main() -> int:
     result["load_before"], result["load_after"] = load_before, load()
     report = render(result)
     print(report)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
     if args.write:
-        RESULTS.write_text(report)
+        RESULTS.write_text(with_earlier_runs(report, RESULTS.read_text() if RESULTS.exists() else ""))
     return 0
+
+
+def with_earlier_runs(report: str, previous: str) -> str:
+    """This run's report first, then the file's earlier runs: its latest one demoted under an "Earlier run"
+    heading that names its machine, the older ones as they were."""
+    lines = previous.splitlines()[1:]  # without the title
+    if not any(line.strip() for line in lines):
+        return report
+    split = next((i for i, line in enumerate(lines) if line.startswith("## Earlier run")), len(lines))
+    machine = next((line.split(":", 1)[1].split(",")[0].strip() for line in lines[:split]
+                    if line.startswith("- Machine:")), "unrecorded machine")
+    latest = [f"#{line}" if line.startswith("## ") else line for line in lines[:split]]
+    merged = [report.rstrip("\n"), "", f"## Earlier run ({machine})", *latest, *lines[split:]]
+    return "\n".join(merged).rstrip("\n") + "\n"
 
 
 def render(r: dict[str, Any]) -> str:

@@ -29,9 +29,10 @@ def main() -> int:
     parser.add_argument("--repo-dir", type=Path, default=ROOT / "model_repository" / "sentiment")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--write", action="store_true", help="write RESULTS.md")
+    parser.add_argument("--json", type=Path, default=None, help="where the figures go (default: <work-dir>/bench.json)")
     args = parser.parse_args()
     r = run_bench(args.work_dir, args.repo_dir, rounds=args.rounds)
-    (args.work_dir / "bench.json").write_text(json.dumps(r, indent=2))
+    (args.json or args.work_dir / "bench.json").write_text(json.dumps(r, indent=2))
     if args.write:
         RESULTS.write_text(render(r))
     return 0

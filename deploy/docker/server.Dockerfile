@@ -47,6 +47,27 @@ RUN /opt/venv/bin/pip install --no-deps -c constraints.txt . \
  && /opt/venv/bin/python -c "import insights.v1.auth_pb2_grpc, insights.api.server"
 
 
+# The GPU model repository for Triton on GPU nodes: each version of model_repository/sentiment converted from
+# its int8 CPU file to fp16 for the onnxruntime backend's CUDA provider (insights_training.gpu_export, the
+# same step as `make gpu-model`; it needs onnx and onnxruntime only, no torch), under the same version
+# numbers. Not used by the server itself: Triton's copy step takes it from this image (docker-compose.yml,
+# deploy/kubernetes/triton.yaml), so Triton's model and the server's tokenizer always come from one image.
+FROM ${PYTHON_IMAGE} AS gpu-model
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /src
+COPY constraints.txt ./
+# hadolint ignore=DL3013
+RUN python -m venv /opt/gpu-export \
+ && /opt/gpu-export/bin/pip install -c constraints.txt onnx onnxruntime numpy
+COPY training/insights_training/ training/insights_training/
+COPY model_repository/ model_repository/
+COPY deploy/triton-fp16/sentiment/config.pbtxt triton-fp16/sentiment/config.pbtxt
+RUN PYTHONPATH=training /opt/gpu-export/bin/python -m insights_training gpu \
+      --repo-dir model_repository/sentiment --gpu-dir triton-fp16/sentiment
+
+
 FROM ${PYTHON_IMAGE} AS runtime
 # Settings' path defaults point into a source checkout; an installed package has none, so every
 # path is set here (see server/insights/settings.py). The server listens on all interfaces of
@@ -72,6 +93,11 @@ COPY db/migrations/ db/migrations/
 # the embedded backend (no TRITON_URL). On Kubernetes, Triton's init container copies it from here,
 # so Triton and the server always run the same model version.
 COPY model_repository/ model_repository/
+# The fp16 GPU repository (the gpu-model stage above), for Triton's copy step only.
+COPY --from=gpu-model /src/triton-fp16/ triton-fp16/
+# Where docker-compose.yml's triton-models step copies it to: a new named volume mounted here takes this
+# folder's owner, so the step runs as the image's unprivileged user.
+RUN install -d -o 10001 -g 10001 /var/lib/triton-models
 
 # Files stay root-owned and read-only to the process.
 USER 10001:10001

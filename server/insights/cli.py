@@ -277,10 +277,7 @@ def _with_backend(settings: Settings, work: Callable[[LongTextBackend], Awaitabl
 def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
     """Fits a version's temperature on the corpus's validation split, through the served path, and
     (``--write``) publishes it as ``<version>/calibration.json``: servers load it when they next start."""
-    import json
-
     from insights.dev.corpus import load_splits
-    from insights.inference.calibration import FILE_NAME
     from insights.inference.repository import ModelFiles
     from insights.sentiment.comparison import CalibrationFit, fit_calibration
 
@@ -301,9 +298,7 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     print(result.markdown(), end="")
     if args.write:
-        path = files.directory / version / FILE_NAME
-        path.write_text(json.dumps(result.as_json(), indent=2) + "\n")
-        print(f"wrote {path}")
+        print(f"wrote {result.publish(files.directory)}")
     return 0
 
 

@@ -49,7 +49,7 @@ SERVER_IMAGE = "insights/server"
 GATEWAY_IMAGE = "insights/gateway"
 TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:24.10-py3"
 SECRET_NAME = "insights-secrets"
-EXPECTED_SERVICES = {"postgres", "redis", "migrate", "server", "worker", "triton", "gateway"}
+EXPECTED_SERVICES = {"postgres", "redis", "migrate", "server", "worker", "triton-models", "triton", "gateway"}
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet"}
 SECRET_LIKE = re.compile(r"PASSWORD|SECRET|TOKEN|(^|_)KEY($|_)")
 INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
@@ -317,7 +317,7 @@ def test_compose_runs_every_component_from_an_image_or_a_build() -> None:
             context = REPO / service["build"]["context"]
             assert context.is_dir(), name
             assert (context / service["build"]["dockerfile"]).is_file(), name
-    assert set(server_image_services()) == {"migrate", "server", "worker"}
+    assert set(server_image_services()) == {"migrate", "server", "worker", "triton-models"}
     assert all(s["build"]["dockerfile"] == "deploy/docker/server.Dockerfile" for s in server_image_services().values())
     assert services()["gateway"]["build"]["dockerfile"] == "deploy/docker/gateway.Dockerfile"
     assert services()["postgres"]["image"].startswith("postgres:16")
@@ -381,7 +381,9 @@ def test_compose_networks_volumes_and_the_one_published_port() -> None:
 def test_compose_commands_are_cli_commands(capsys: pytest.CaptureFixture[str]) -> None:
     from insights.cli import main
 
-    commands = {name: service["command"][0] for name, service in server_image_services().items()}
+    # triton-models runs `cp`, not the CLI (its own test below).
+    commands = {name: service["command"][0] for name, service in server_image_services().items()
+                if "entrypoint" not in service}
     assert commands == {"migrate": "migrate", "server": "serve", "worker": "worker"}
     missing = []
     for command in commands.values():
@@ -438,13 +440,39 @@ def test_compose_commits_no_secret() -> None:
     assert not undocumented, f"deploy/README.md does not say how to set {undocumented}"
 
 
-def test_compose_runs_triton_on_a_gpu_with_the_canonical_repository() -> None:
+def gpu_repository_in_server_image() -> str:
+    """Where the server image's runtime stage puts the fp16 repository its gpu-model stage made."""
+    final = stages("server.Dockerfile")[-1]
+    workdir = next(rest for keyword, rest in final if keyword == "WORKDIR")
+    copies = [rest.split() for keyword, rest in final if keyword == "COPY" and rest.startswith("--from=gpu-model")]
+    assert len(copies) == 1, "the runtime stage copies the gpu-model stage's repository once"
+    target = copies[0][-1].rstrip("/")
+    path = target if target.startswith("/") else f"{workdir}/{target}"
+    gpu_stage = next(stage for stage in stages("server.Dockerfile") if stage[0][1].endswith(" AS gpu-model"))
+    export = " ".join(rest for keyword, rest in gpu_stage if keyword == "RUN" and "insights_training gpu" in rest)
+    assert "--repo-dir model_repository/sentiment" in export and "--gpu-dir triton-fp16/sentiment" in export
+    return path
+
+
+def test_compose_runs_triton_on_a_gpu_with_the_fp16_repository() -> None:
     triton = services()["triton"]
     assert triton["image"] == TRITON_IMAGE
     command = triton["command"]
     assert command[0] == "tritonserver" and "--model-repository=/models" in command
-    assert "./model_repository:/models:ro" in triton["volumes"]
-    assert (REPO / "model_repository" / "sentiment" / "config.pbtxt").is_file()
+    # Triton serves the volume that triton-models fills from the server image, once per start.
+    assert "triton-models:/models:ro" in triton["volumes"]
+    assert triton["depends_on"]["triton-models"]["condition"] == "service_completed_successfully"
+    copy = services()["triton-models"]
+    (volume,) = copy["volumes"]
+    name, mount = volume.split(":")
+    assert name == "triton-models" and name in compose()["volumes"]
+    script = copy["entrypoint"][-1]
+    assert f"cp -R {gpu_repository_in_server_image()}/. {mount}/" in script and f"rm -rf {mount}/*" in script
+    # The volume takes the owner of the image's folder at that path: the copy runs unprivileged.
+    assert any(keyword == "RUN" and f"install -d -o 10001 -g 10001 {mount}" in rest
+               for keyword, rest in stages("server.Dockerfile")[-1])
+    assert "user" not in copy
+    assert (GPU_MODEL_DIR / "config.pbtxt").is_file()
     devices = triton["deploy"]["resources"]["reservations"]["devices"]
     assert any(d["driver"] == "nvidia" and "gpu" in d["capabilities"] for d in devices)
     http_port = next(a.split("=")[1] for a in command if a.startswith("--http-port="))
@@ -678,12 +706,11 @@ def test_triton_runs_on_gpu_nodes_and_scales_on_its_queue() -> None:
     assert {f"--{k}-port={v}" for k, v in (("http", 8000), ("grpc", 8001), ("metrics", 8002))} <= set(c["args"])
     annotations = triton["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true" and int(annotations["prometheus.io/port"]) == ports["metrics"]
-    # The model repository: copied from the server image, where the Dockerfile puts it.
+    # The fp16 model repository: copied from the server image, where its build puts it.
     assert "--model-repository=/models" in c["args"]
     copy = container(triton, "model-repository")
     assert copy["image"] == SERVER_IMAGE
-    image_repository = env_of(stages("server.Dockerfile")[-1])["INSIGHTS_INFERENCE__MODEL_REPOSITORY"]
-    assert copy["command"][-2:] == [f"{image_repository}/.", "/models/"]
+    assert copy["command"][-2:] == [f"{gpu_repository_in_server_image()}/.", "/models/"]
     mounts = {m["name"]: m for m in c["volumeMounts"]}
     assert mounts["models"]["mountPath"] == "/models" and mounts["models"]["readOnly"] is True
     # The custom metric is the one the Prometheus adapter rule serves.

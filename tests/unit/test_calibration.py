@@ -68,3 +68,17 @@ def test_recalibrating_a_version_changes_the_cache_fingerprint(tmp_path: Path) -
     (files.directory / "3" / "calibration.json").write_text(json.dumps({"temperature": 1.4}))
     assert files.fingerprint() != before
     assert files.calibration("3").temperature == 1.4
+
+
+def test_a_published_fit_is_the_calibration_its_version_is_served_with(tmp_path: Path) -> None:
+    """``insights model calibrate --write`` and the training package's calibrate step publish through one
+    method: what it writes is what the server then reads for that version."""
+    from insights.sentiment.comparison import CalibrationFit
+
+    files = ModelFiles(tmp_path / "sentiment")
+    (files.directory / "5").mkdir(parents=True)
+    fit = CalibrationFit(version="5", temperature=1.33227, validation_texts=10, test_texts=12, test_ece_before=0.06,
+                         test_ece_after=0.02, test_accuracy=0.8)
+    assert fit.publish(files.directory) == files.directory / "5" / "calibration.json"
+    assert files.calibration("5").temperature == 1.3323
+    assert files.calibration("4").temperature == 1.0

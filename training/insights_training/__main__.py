@@ -1,7 +1,7 @@
-"""CLI: ``python -m insights_training {all,data,train,export,evaluate,card,bench,gpu,per-token-int8}``.
+"""CLI: ``python -m insights_training {all,data,train,export,calibrate,evaluate,card,bench,gpu,per-token-int8}``.
 
-``card`` rewrites the model card from the saved reports (after ``insights model calibrate --write``, so
-that it reports the calibration).
+``all`` is train, export, calibrate (the temperature, published next to the weights), evaluate (through the
+server's own backend) and the model card; ``card`` rewrites the card alone from the saved reports.
 
 ``gpu`` and ``per-token-int8`` need neither torch nor the checkpoint: they rewrite the published int8 file,
 into the fp16 GPU repository (insights_training.gpu_export; ``make gpu-model``) or into another CPU graph
@@ -23,8 +23,8 @@ DEFAULT_GPU = REPO_ROOT / "deploy" / "triton-fp16" / "sentiment"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m insights_training", description=__doc__)
-    parser.add_argument("step", choices=["all", "data", "train", "export", "evaluate", "card", "bench", "gpu",
-                                         "per-token-int8"])
+    parser.add_argument("step", choices=["all", "data", "train", "export", "calibrate", "evaluate", "card", "bench",
+                                         "gpu", "per-token-int8"])
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK,
                         help="checkpoints and fp32 exports (gitignored)")
     parser.add_argument("--repo-dir", type=Path, default=DEFAULT_REPO, help="Triton model folder to publish to")
@@ -64,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         from insights_training.export import export_all
 
         export_all(args.work_dir, args.repo_dir)
+    if args.step in ("all", "calibrate"):
+        from insights_training.evaluate import calibrate
+
+        print(calibrate(args.repo_dir).markdown(), end="")
     if args.step in ("all", "evaluate"):
         from insights_training.evaluate import evaluate_all
 

