@@ -62,20 +62,25 @@ def met(ok: bool) -> str:
     return "**met**" if ok else "**not met**"
 
 
-def render(models: dict[str, Any], versions: dict[str, Any], analyze: dict[str, Any], api: dict[str, Any],
-           seconds: dict[str, float], command: str) -> str:
+def checkout() -> str:
+    """The commit benchmarked, read before the steps write their RESULTS files."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                             check=False).stdout.strip() or "?"
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
                            text=True, check=False).stdout.strip()
+    return f"`{commit}`{' (with uncommitted changes)' if dirty else ''}"
+
+
+def render(models: dict[str, Any], versions: dict[str, Any], analyze: dict[str, Any], api: dict[str, Any],
+           seconds: dict[str, float], command: str, commit: str) -> str:
     tp, ratio = models["texts_per_s"], models["ratio_vs_eager"]
     accuracy: dict[str, dict[str, float]] = models["accuracy"]
     corpora = list(dict.fromkeys(c for row in accuracy.values() for c in row))
     lines = [
         "# Inference benchmarks: one run",
         "",
-        f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by `{command}` at commit `{commit}`"
-        f"{' (with uncommitted changes)' if dirty else ''}; each step's own file has its details.",
+        f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by `{command}` at commit {commit}; each step's own "
+        "file has its details.",
         "",
         f"- Machine: {cpu_model()}, {os.cpu_count()} logical CPUs, no GPU. Load average (1/5/15 min) before the first "
         f"step: {' '.join(f'{x:.2f}' for x in models['load_before'])}; after the last: {api['load_after']}.",
@@ -137,6 +142,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=400, help="bench_api.py: single-text requests per case")
     args = parser.parse_args()
     seconds: dict[str, float] = {}
+    commit = checkout()
     with tempfile.TemporaryDirectory(prefix="bench-inference-") as tmp:
         out = Path(tmp)
         models, seconds["bench_models.py"] = step("bench_models.py", out / "models.json")
@@ -145,7 +151,7 @@ def main() -> int:
                                                     "--calls", str(args.calls))
         api, seconds["bench_api.py"] = step("bench_api.py", out / "api.json", "--requests", str(args.requests))
     command = "PYTHONPATH=training .venv/bin/python benchmarks/inference/run_all.py " + " ".join(sys.argv[1:])
-    report = render(models, versions, analyze, api, seconds, command.strip())
+    report = render(models, versions, analyze, api, seconds, command.strip(), commit)
     print(report)
     RESULTS.write_text(report)
     return 0
