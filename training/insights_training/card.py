@@ -91,6 +91,7 @@ def write_card(work_dir: Path, repo_dir: Path, splits: Splits) -> None:
         items = getattr(splits, part)
         return ", ".join(f"{c} {sum(e.label == i for e in items)}" for i, c in enumerate(LABELS))
 
+    published = _sha256(repo_dir / MODEL_VERSION / "model.onnx")
     order = ["served", "fp32_onnx", "pytorch", "vader", "textblob", "textblob_tuned", "tfidf_lr"]
     lines: list[str] = [
         f"# Model card: sentiment (version {MODEL_VERSION})",
@@ -102,8 +103,7 @@ def write_card(work_dir: Path, repo_dir: Path, splits: Splits) -> None:
         "## Interface",
         "",
         f"- File: `{MODEL_VERSION}/model.onnx` ({variant}, {exp['models'][served]['size_mb']} MB), "
-        f"ONNX opset {exp['opset']}, SHA-256 `{_sha256(repo_dir / MODEL_VERSION / 'model.onnx')}`. "
-        + _reproduction(exp, _sha256(repo_dir / MODEL_VERSION / "model.onnx")),
+        f"ONNX opset {exp['opset']}, SHA-256 `{published}`. " + _reproduction(exp, published),
         "- Inputs: `input_ids`, `attention_mask`: int64 `[batch, sequence]` (both axes dynamic); "
         "no `token_type_ids`.",
         "- Output: `logits`: float32 `[batch, 3]` in the order of `labels.json` "
