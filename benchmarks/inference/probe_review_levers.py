@@ -239,9 +239,10 @@ def probe_student(work: Path, keep: tuple[int, ...] = (0, 2, 4, 5)) -> None:
     from insights_training import snippets
     from insights_training.export import export_fp32, optimize, quantize
     from insights_training.int8_weights import classifier_from_int8_onnx
-    from insights_training.model import encode, load_tokenizer, pad_batch, predict_logits
+    from insights_training.model import encode, load_tokenizer, predict_logits
     from insights_training.ood import load_amazon_snippets, load_drug_reviews
     from insights_training.per_token_int8 import rewrite
+    from insights_training.teacher import distil_steps
     from insights_training.train import bucketed_batches, tune_logit_offsets
 
     torch.set_num_threads(2)
@@ -263,22 +264,7 @@ def probe_student(work: Path, keep: tuple[int, ...] = (0, 2, 4, 5)) -> None:
     optimizer = torch.optim.AdamW(student.parameters(), lr=5e-5, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min(1.0, step / 90) * (1 - step / len(batches)))
-    hard = nn.CrossEntropyLoss(reduction="none")
-    t = 2.0
-    student.train()
-    started = time.monotonic()
-    for batch in batches:
-        input_ids, mask = pad_batch([ids[i] for i in batch])
-        out = student(torch.from_numpy(input_ids), torch.from_numpy(mask))
-        target = torch.softmax(soft_logits[batch] / t, dim=-1)
-        soft = -(target * torch.log_softmax(out / t, dim=-1)).sum(dim=-1) * t * t
-        (0.5 * soft + 0.5 * hard(out, y[batch]) * w[batch]).mean().backward()
-        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad()
-    student.eval()
-    train_s = time.monotonic() - started
+    train_s = distil_steps(student, ids, soft_logits, y, w, batches, optimizer, schedule)
     val_y = np.array([e.label for e in splits.validation])
     offsets, _, _ = tune_logit_offsets(predict_logits(student, tok, [e.text for e in splits.validation]), val_y)
     with torch.no_grad():

@@ -235,12 +235,36 @@ def load_teacher(work_dir: Path) -> tuple[SentimentClassifier, TeacherTokenizer]
     return model, TeacherTokenizer(folder)
 
 
+def distil_steps(student: SentimentClassifier, ids: list[list[int]], soft: Any, y: Any, w: Any,
+                 batches: list[list[int]], optimizer: Any, scheduler: Any, t: float = 2.0) -> float:
+    """Trains ``student`` on ``batches`` against the teacher's logits ``soft``: half the soft targets at
+    temperature ``t``, half the labels ``y`` weighted by agreement ``w``; leaves it in eval mode and returns
+    the seconds it took."""
+    from insights_training.model import pad_batch
+
+    hard = nn.CrossEntropyLoss(reduction="none")
+    student.train()
+    started = time.monotonic()
+    for batch in batches:
+        input_ids, mask = pad_batch([ids[i] for i in batch])
+        out = student(torch.from_numpy(input_ids), torch.from_numpy(mask))
+        target = torch.softmax(soft[batch] / t, dim=-1)
+        kd = -(target * torch.log_softmax(out / t, dim=-1)).sum(dim=-1) * t * t
+        (0.5 * kd + 0.5 * hard(out, y[batch]) * w[batch]).mean().backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+    student.eval()
+    return time.monotonic() - started
+
+
 def distill(work_dir: Path, student_start: Path, epochs: int = 1, seed: int = SEED, threads: int = 2) -> dict[str, Any]:
     """The MiniLM student from ``student_start`` (an int8 file's weights, e.g. the published version)
     trained ``epochs`` more on the training examples against the teacher: half its soft targets at
     temperature 2, half the labels weighted by agreement; offsets on validation; scored as the teacher."""
     from insights_training.int8_weights import classifier_from_int8_onnx
-    from insights_training.model import encode, load_tokenizer, pad_batch, predict_logits
+    from insights_training.model import encode, load_tokenizer, predict_logits
 
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
@@ -262,22 +286,7 @@ def distill(work_dir: Path, student_start: Path, epochs: int = 1, seed: int = SE
     optimizer = torch.optim.AdamW(student.parameters(), lr=2e-5, weight_decay=0.01)
     scheduler = get_linear_schedule_with_warmup(  # type: ignore[no-untyped-call, unused-ignore]
         optimizer, int(len(batches) * 0.06), len(batches))
-    hard = nn.CrossEntropyLoss(reduction="none")
-    t = 2.0
-    student.train()
-    started = time.monotonic()
-    for batch in batches:
-        input_ids, mask = pad_batch([ids[i] for i in batch])
-        out = student(torch.from_numpy(input_ids), torch.from_numpy(mask))
-        target = torch.softmax(soft[batch] / t, dim=-1)
-        kd = -(target * torch.log_softmax(out / t, dim=-1)).sum(dim=-1) * t * t
-        (0.5 * kd + 0.5 * hard(out, y[batch]) * w[batch]).mean().backward()
-        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-    student.eval()
-    train_s = time.monotonic() - started
+    train_s = distil_steps(student, ids, soft, y, w, batches, optimizer, scheduler)
     val_y = np.array([e.label for e in splits.validation])
     offsets, raw, tuned = tune_logit_offsets(predict_logits(student, tok, [e.text for e in splits.validation]), val_y)
     with torch.no_grad():
