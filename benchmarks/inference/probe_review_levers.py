@@ -19,7 +19,8 @@ student and a blockwise-int8 kernel would give. Each probe prints one JSON line 
   by the window rule and read whole. Does customer text with star ratings teach what the drug reviews need?
   ``review-windows`` then scores the ``reviews-all`` weights with windows of 160 (served), 320, 500 and 1,000
   characters (a text of up to 1,000 is one window, read as far as its first 128 tokens); ``review-windows-v5``
-  version 5's own weights with windows of 160, 320 and 500.
+  version 5's own weights with windows of 160, 320 and 500; ``window-cost`` what those sizes cost the served file
+  (drug reviews per second, every window run text by text as the servers run an int8 dynamic file).
 - ``student``: a 4-layer student (layers 0, 2, 4, 5 of version 5) distilled for one epoch on the training set
   (half soft targets at temperature 2, half the labels weighted by agreement), exported, int8 as ``make
   model`` does; accuracy next to version 5 and texts/s text by text on 2 runners x 1 thread.
@@ -30,7 +31,7 @@ student and a blockwise-int8 kernel would give. Each probe prints one JSON line 
   so batch-invariant) against ``DynamicQuantizeMatMul`` on one 384 x 1536 product, rows per second.
 
     PYTHONPATH=server:training .venv/bin/python benchmarks/inference/probe_review_levers.py \\
-        {windows,narratives,reviews,reviews-all,review-windows[-v5],student,teacher-step,nbits} \\
+        {windows,narratives,reviews,reviews-all,review-windows[-v5],window-cost,student,teacher-step,nbits} \\
         [--work-dir build/probes]
 
 Needs the training package (``make model`` installs it). Results: ``RESULTS_review_levers.md``.
@@ -305,6 +306,19 @@ def texts_per_second(path: Path, texts: list[str], rounds: int = 3) -> float:
     return best
 
 
+def probe_window_cost(_: Path, limits: tuple[int, ...] = (160, 320, 500)) -> None:
+    """What the window size costs the served file: drug reviews per second, each cut into windows of up to ``limit``
+    characters and every window run text by text as the servers run it (best of 3 passes)."""
+    from insights_training.ood import load_drug_reviews
+
+    texts = [normalize_text(t) for t in load_drug_reviews(OOD_DIR).texts]
+    for limit in limits:
+        windows = [w for t in texts for w in split_windows(t, limit)]
+        per_second = texts_per_second(SERVED / "model.onnx", windows)
+        emit({"arm": f"windows of up to {limit} characters", "windows per review": round(len(windows) / len(texts), 2),
+              "windows/s": round(per_second), "reviews/s": round(per_second * len(texts) / len(windows), 1)})
+
+
 def probe_student(work: Path, keep: tuple[int, ...] = (0, 2, 4, 5)) -> None:
     import torch
     from bench_worker import short_texts
@@ -448,7 +462,7 @@ def probe_nbits(_: Path, k: int = 384, n: int = 1536) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("probe", choices=["windows", "narratives", "reviews", "reviews-all", "student", "teacher-step",
-                                          "nbits", "review-windows", "review-windows-v5"])
+                                          "nbits", "review-windows", "review-windows-v5", "window-cost"])
     parser.add_argument("--work-dir", type=Path, default=ROOT / "build" / "probes")
     args = parser.parse_args()
     emit({"machine": cpu_model(), "probe": args.probe})
@@ -456,6 +470,7 @@ def main() -> int:
         "windows": probe_windows, "narratives": probe_narratives, "reviews": probe_reviews,
         "reviews-all": lambda work: probe_reviews(work, balanced=False), "review-windows": probe_review_windows,
         "review-windows-v5": lambda work: probe_review_windows(work, (160, 320, 500), published=True),
+        "window-cost": probe_window_cost,
         "student": probe_student,
         "teacher-step": probe_teacher_step, "nbits": probe_nbits}
     probes[args.probe](args.work_dir)
