@@ -20,7 +20,8 @@ student and a blockwise-int8 kernel would give. Each probe prints one JSON line 
   ``review-windows`` then scores the ``reviews-all`` weights with windows of 160 (served), 320, 500 and 1,000
   characters (a text of up to 1,000 is one window, read as far as its first 128 tokens); ``review-windows-v5``
   version 5's own weights with windows of 160, 320 and 500; ``window-cost`` what those sizes cost the served file
-  (drug reviews per second, every window run text by text as the servers run an int8 dynamic file).
+  (drug reviews per second, every window run text by text as the servers run an int8 dynamic file);
+  ``scratch-epoch`` one epoch of ``make model``'s training from scratch with the reviews, scored the same way.
 - ``student``: a 4-layer student (layers 0, 2, 4, 5 of version 5) distilled for one epoch on the training set
   (half soft targets at temperature 2, half the labels weighted by agreement), exported, int8 as ``make
   model`` does; accuracy next to version 5 and texts/s text by text on 2 runners x 1 thread.
@@ -30,9 +31,8 @@ student and a blockwise-int8 kernel would give. Each probe prints one JSON line 
 - ``nbits``: ONNX Runtime's blockwise ``MatMulNBits`` (8-bit weights, activations quantized per row block,
   so batch-invariant) against ``DynamicQuantizeMatMul`` on one 384 x 1536 product, rows per second.
 
-    PYTHONPATH=server:training .venv/bin/python benchmarks/inference/probe_review_levers.py \\
-        {windows,narratives,reviews,reviews-all,review-windows[-v5],window-cost,student,teacher-step,nbits} \\
-        [--work-dir build/probes]
+    PYTHONPATH=server:training .venv/bin/python benchmarks/inference/probe_review_levers.py PROBE \\
+        [--work-dir build/probes]      # PROBE: one of the names above
 
 Needs the training package (``make model`` installs it). Results: ``RESULTS_review_levers.md``.
 """
@@ -256,9 +256,9 @@ def probe_reviews(work: Path, balanced: bool = True) -> None:
 
 
 def probe_review_windows(work: Path, limits: tuple[int, ...] = (160, 320, 500, 1000),
-                         published: bool = False) -> None:
-    """The ``reviews-all`` arm's weights (or with ``published`` version 5's), each long corpus cut into windows of up
-    to ``limit`` characters."""
+                         published: bool = False, weights: Path | None = None) -> None:
+    """The ``reviews-all`` arm's weights (or with ``published`` version 5's, or ``weights``), each long corpus cut
+    into windows of up to ``limit`` characters."""
     import torch
 
     from insights_training import reviews
@@ -268,7 +268,7 @@ def probe_review_windows(work: Path, limits: tuple[int, ...] = (160, 320, 500, 1
 
     torch.set_num_threads(2)
     model = (classifier_from_int8_onnx(SERVED / "model.onnx", "eager") if published
-             else build_model(work / "reviews_all.pt"))
+             else build_model(weights or work / "reviews_all.pt"))
     tok, temp = load_tokenizer(), temperature()
     model.eval()
     test = reviews.review_splits(work / "corpora").test
@@ -304,6 +304,28 @@ def texts_per_second(path: Path, texts: list[str], rounds: int = 3) -> float:
             list(pool.map(share, range(2)))
             best = max(best, len(encoded) / (time.perf_counter() - started))
     return best
+
+
+def probe_scratch_epoch(work: Path) -> None:
+    """One epoch from scratch of ``train.py``'s recipe with the rated reviews (``TrainConfig(epochs=1,
+    reviews=True)``, offsets tuned on validation as ``make model`` does), then scored as ``review-windows``."""
+    import torch
+
+    from insights_training.model import load_tokenizer, predict_logits
+    from insights_training.train import CHECKPOINT, TrainConfig, load_trained, train
+
+    out = work / "scratch-epoch"
+    if not (out / CHECKPOINT).exists():
+        train(out, TrainConfig(epochs=1, reviews=True))
+    meta = json.loads((out / "train_meta.json").read_text())
+    emit({"arm": "one epoch from scratch with the reviews", "train_seconds": meta["train_seconds"],
+          "steps": meta["steps"], "validation (raw -> offsets)": [round(meta["val_macro_f1_raw"], 4),
+                                                                  round(meta["val_macro_f1"], 4)]})
+    torch.set_num_threads(2)
+    splits = load_splits()
+    test = predict_logits(load_trained(out), load_tokenizer(), [e.text for e in splits.test]).argmax(1)
+    emit({"arm": "its test split", **summary(np.array([e.label for e in splits.test]), test, (0, 1, 2))})
+    probe_review_windows(work, (160, 500), weights=out / CHECKPOINT)
 
 
 def probe_window_cost(_: Path, limits: tuple[int, ...] = (160, 320, 500)) -> None:
@@ -462,7 +484,8 @@ def probe_nbits(_: Path, k: int = 384, n: int = 1536) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("probe", choices=["windows", "narratives", "reviews", "reviews-all", "student", "teacher-step",
-                                          "nbits", "review-windows", "review-windows-v5", "window-cost"])
+                                          "nbits", "review-windows", "review-windows-v5", "window-cost",
+                                          "scratch-epoch"])
     parser.add_argument("--work-dir", type=Path, default=ROOT / "build" / "probes")
     args = parser.parse_args()
     emit({"machine": cpu_model(), "probe": args.probe})
@@ -470,7 +493,7 @@ def main() -> int:
         "windows": probe_windows, "narratives": probe_narratives, "reviews": probe_reviews,
         "reviews-all": lambda work: probe_reviews(work, balanced=False), "review-windows": probe_review_windows,
         "review-windows-v5": lambda work: probe_review_windows(work, (160, 320, 500), published=True),
-        "window-cost": probe_window_cost,
+        "window-cost": probe_window_cost, "scratch-epoch": probe_scratch_epoch,
         "student": probe_student,
         "teacher-step": probe_teacher_step, "nbits": probe_nbits}
     probes[args.probe](args.work_dir)
