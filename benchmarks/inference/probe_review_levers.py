@@ -61,7 +61,7 @@ sys.path[:0] = [str(ROOT / "server"), str(ROOT / "training"), str(ROOT / "benchm
 
 from insights.dev.corpus import Example, load_splits  # noqa: E402
 from insights.dev.machine import cpu_model  # noqa: E402
-from insights.inference.long_text import combine, split_windows  # noqa: E402
+from insights.inference.long_text import WINDOW_CHARS, combine, split_windows  # noqa: E402
 from insights.inference.metrics import scores  # noqa: E402
 from insights.inference.repository import TextEncoder  # noqa: E402
 from insights.inference.session import open_session  # noqa: E402
@@ -90,8 +90,8 @@ def onnx_probabilities(path: Path, texts: list[str], temp: float) -> np.ndarray:
     return np.array(out, dtype=np.float64)
 
 
-def windows_of(texts: list[str]) -> list[list[str]]:
-    return [split_windows(normalize_text(t)) for t in texts]
+def windows_of(texts: list[str], limit: int = WINDOW_CHARS) -> list[list[str]]:
+    return [split_windows(normalize_text(t), limit) for t in texts]
 
 
 def by_review(flat: np.ndarray, windows: list[list[str]]) -> list[np.ndarray]:  # type: ignore[type-arg]
@@ -160,16 +160,32 @@ def torch_scores(model: Any, corpora: list[Any], whole: bool = False) -> dict[st
     val = predict_logits(model, tok, [e.text for e in splits.validation]).argmax(1)
     out["validation"] = round(scores(np.array([e.label for e in splits.validation]), val)["macro_f1"], 4)
     for corpus in corpora:
-        windows = windows_of(corpus.texts)
-        logits = predict_logits(model, tok, [w for ws in windows for w in ws]) / temp
-        p = np.exp(logits - logits.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
-        predicted = np.array([combine(w.astype(np.float64)).argmax() for w in by_review(p, windows)])
+        predicted = windowed_labels(model, tok, windows_of(corpus.texts), temp)
         out[corpus.name] = summary(corpus.labels, predicted, corpus.classes)
         if whole and corpus.classes == (0, 1, 2):
             read_whole = predict_logits(model, tok, [normalize_text(t) for t in corpus.texts]).argmax(1)
             out[f"{corpus.name}, read whole"] = summary(corpus.labels, read_whole, corpus.classes)
     return out
+
+
+def windowed_labels(model: Any, tok: Any, windows: list[list[str]], temp: float) -> np.ndarray:  # type: ignore[type-arg]
+    """Each text's label by the window rule: its windows scored in PyTorch at temperature ``temp``, then combined."""
+    from insights_training.model import predict_logits
+
+    logits = predict_logits(model, tok, [w for ws in windows for w in ws]) / temp
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    return np.array([combine(w.astype(np.float64)).argmax() for w in by_review(p, windows)])
+
+
+def clothing_test(work: Path) -> Any:
+    """The rated clothing reviews' test part as an evaluation corpus."""
+    from insights_training import reviews
+    from insights_training.ood import Corpus
+
+    test = reviews.review_splits(work / "corpora").test
+    return Corpus(reviews.NAME, "==".join(reviews.PACKAGE), [e.text for e in test], np.array([e.label for e in test]),
+                  (0, 1, 2))
 
 
 def summary(labels: np.ndarray, predicted: np.ndarray, classes: tuple[int, ...]) -> dict[str, float]:  # type: ignore[type-arg]
@@ -235,12 +251,11 @@ def probe_reviews(work: Path, balanced: bool = True) -> None:
 
     from insights_training import reviews
     from insights_training.int8_weights import classifier_from_int8_onnx
-    from insights_training.ood import Corpus, load_ood
+    from insights_training.ood import load_ood
 
     torch.set_num_threads(2)
     splits = reviews.review_splits(work / "corpora")
-    test = Corpus(reviews.NAME, "==".join(reviews.PACKAGE), [e.text for e in splits.test],
-                  np.array([e.label for e in splits.test]), (0, 1, 2))
+    test = clothing_test(work)
     taken = list(splits.train)
     if balanced:  # every 1-3 star review of the training part and as many 4-5 star ones
         middling = [e for e in splits.train if e.label != 2]
@@ -261,9 +276,8 @@ def probe_review_windows(work: Path, limits: tuple[int, ...] = (160, 320, 500, 1
     into windows of up to ``limit`` characters."""
     import torch
 
-    from insights_training import reviews
     from insights_training.int8_weights import classifier_from_int8_onnx
-    from insights_training.model import build_model, load_tokenizer, predict_logits
+    from insights_training.model import build_model, load_tokenizer
     from insights_training.ood import load_drug_reviews, load_imdb
 
     torch.set_num_threads(2)
@@ -271,19 +285,13 @@ def probe_review_windows(work: Path, limits: tuple[int, ...] = (160, 320, 500, 1
              else build_model(weights or work / "reviews_all.pt"))
     tok, temp = load_tokenizer(), temperature()
     model.eval()
-    test = reviews.review_splits(work / "corpora").test
-    corpora = [(c.name, c.texts, c.labels, c.classes) for c in (load_drug_reviews(OOD_DIR), load_imdb(OOD_DIR))]
-    corpora.append((reviews.NAME, [e.text for e in test], np.array([e.label for e in test]), (0, 1, 2)))
+    corpora = [load_drug_reviews(OOD_DIR), load_imdb(OOD_DIR), clothing_test(work)]
     for limit in limits:
         row: dict[str, Any] = {"arm": f"windows of up to {limit} characters"}
-        for name, texts, labels, classes in corpora:
-            windows = [split_windows(normalize_text(t), limit) for t in texts]
-            logits = predict_logits(model, tok, [w for ws in windows for w in ws]) / temp
-            p = np.exp(logits - logits.max(axis=1, keepdims=True))
-            p /= p.sum(axis=1, keepdims=True)
-            predicted = np.array([combine(w.astype(np.float64)).argmax() for w in by_review(p, windows)])
-            row[name] = {**summary(labels, predicted, classes),
-                         "windows per text": round(sum(map(len, windows)) / len(windows), 2)}
+        for corpus in corpora:
+            windows = windows_of(corpus.texts, limit)
+            row[corpus.name] = {**summary(corpus.labels, windowed_labels(model, tok, windows, temp), corpus.classes),
+                                "windows per text": round(sum(map(len, windows)) / len(windows), 2)}
         emit(row)
 
 
